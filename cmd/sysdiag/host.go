@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+// localSystemdVersion asks the installed systemctl for its version ("systemd 252 (252.38-1~deb12u1)").
+// ok is false when there is no systemctl or its answer is not a version.
+func localSystemdVersion() (syscalls.Version, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "systemctl", "--version").Output()
+	if err != nil {
+		return syscalls.Version{}, false
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	v, err := syscalls.ParseVersion(first)
+	if err != nil {
+		return syscalls.Version{}, false
+	}
+	return v, true
+}
+
+// systemdTable picks the group table for --systemd-version, or for the local systemd when the flag is
+// empty, or the newest table when there is no local systemd. note says which table answered and why.
+func systemdTable(flag string) (t syscalls.Table, note string, err error) {
+	if flag != "" {
+		v, err := syscalls.ParseVersion(flag)
+		if err != nil {
+			return syscalls.Table{}, "", usageErr(err, "pass the version `systemctl --version` prints on the target, e.g. --systemd-version 252.38")
+		}
+		t = syscalls.Select(v)
+		return t, t.Note(), nil
+	}
+	if v, ok := localSystemdVersion(); ok {
+		t = syscalls.Select(v)
+		return t, "local " + t.Note(), nil
+	}
+	t = syscalls.Latest()
+	t.Requested = syscalls.Version{Major: t.Version().Major, Point: t.Version().Point}
+	return t, "no local systemd found; using the newest table, v" + t.Label() + " (pass --systemd-version)", nil
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+var update = flag.Bool("update", false, "rewrite the testdata/script golden sections")
+
+func TestMain(m *testing.M) {
+	os.Exit(testscript.RunMain(m, map[string]func() int{
+		"sysdiag": func() int { return run(os.Args[1:], os.Stdout, os.Stderr) },
+	}))
+}
+
+// TestScripts runs the txtar scripts in testdata/script: the CLI end to end on offline inputs, exact
+// stdout and stderr, exit codes.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
+		Setup: func(env *testscript.Env) error {
+			// $BINDIR holds only the sysdiag test binary: `env PATH=$BINDIR` hides systemctl.
+			path := env.Getenv("PATH")
+			bindir, _, _ := strings.Cut(path, string(os.PathListSeparator))
+			env.Setenv("BINDIR", bindir)
+			return nil
+		},
+	})
+}
+
+// TestGroupsMatchLocalSystemdAnalyze compares the table sysdiag picks for the local systemd with what
+// that systemd's own `systemd-analyze syscall-filter` prints, group by group, line by line.
+func TestGroupsMatchLocalSystemdAnalyze(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("no systemd-analyze on this machine: nothing to compare with")
+	}
+	v, ok := localSystemdVersion()
+	if !ok {
+		t.Fatal("systemd-analyze is installed but `systemctl --version` gave no version")
+	}
+	tab := syscalls.Select(v)
+	if !tab.Exact() {
+		t.Fatalf("no exact table for the local systemd %s (%s): add one to syscalls/data/systemd-groups", v, tab.Note())
+	}
+	out, err := exec.Command("systemd-analyze", "syscall-filter", "--no-pager").Output()
+	if err != nil {
+		t.Fatalf("systemd-analyze syscall-filter: %v", err)
+	}
+	local := splitGroups(string(out))
+	var buf bytes.Buffer
+	if err := writeSyscallFilter(&buf, tab.Groups()); err != nil {
+		t.Fatal(err)
+	}
+	ours := splitGroups(buf.String())
+	if len(local) != len(ours) {
+		t.Errorf("local systemd-analyze has %d groups, table v%s has %d", len(local), tab.Label(), len(ours))
+	}
+	for name, want := range local {
+		if got := ours[name]; got != want {
+			t.Errorf("group %s differs from systemd-analyze (%s):\n--- systemd-analyze\n%s\n--- sysdiag\n%s", name, v, want, got)
+		}
+	}
+	t.Logf("local systemd %s: %d groups identical to table v%s", v, len(local), tab.Label())
+}
+
+// splitGroups cuts systemd-analyze syscall-filter output into groups keyed by name, leaving out the
+// computed "# Ungrouped"/"# Unlisted" trailers.
+func splitGroups(s string) map[string]string {
+	out := map[string]string{}
+	for _, block := range strings.Split(s, "\n\n") {
+		block = strings.Trim(block, "\n")
+		if !strings.HasPrefix(block, "@") {
+			continue
+		}
+		name, _, _ := strings.Cut(block, "\n")
+		out[name] = block
+	}
+	return out
+}

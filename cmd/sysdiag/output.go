@@ -1,0 +1,14 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// writeJSON prints v as indented JSON followed by a newline: the one way every command emits --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
