@@ -93,7 +93,7 @@ func TestSelect(t *testing.T) {
 		{"252", "252", true},
 		{"252.38-1~deb12u1", "252.38-debian", true},
 		{"252.39-1~deb12u2", "252.39-debian", true},
-		{"252.20", "252", false},      // nearest lower: the tag, not Debian's later point release
+		{"252.20", "252", false}, // nearest lower: the tag, not Debian's later point release
 		{"252.45", "252.39-debian", false},
 		{"253.7", "253", false},
 		{"261.2", "261.2", true},

@@ -26,7 +26,7 @@ change that lets the unit run.`,
 		Example: `  $ sysdiag syscall 93 --arch x86_64 --systemd-version 252
   $ sysdiag syscall mseal --json
   $ sysdiag groups @chown`,
-		Version:       version(),
+		Version: version(),
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageErr(fmt.Errorf("unknown command %q", args[0]), "see 'sysdiag --help' for the commands")

@@ -24,26 +24,30 @@ import (
 
 func main() {
 	dir := flag.String("dir", ".", "the syscalls package directory")
+	out := flag.String("out", "", "where to write the generated files (default: -dir)")
 	flag.Parse()
-	if err := run(*dir); err != nil {
+	if *out == "" {
+		*out = *dir
+	}
+	if err := run(*dir, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string) error {
+func run(dir, out string) error {
 	sys, err := genSyscalls(dir)
 	if err != nil {
 		return err
 	}
-	if err := write(filepath.Join(dir, "zsyscalls.go"), sys); err != nil {
+	if err := write(filepath.Join(out, "zsyscalls.go"), sys); err != nil {
 		return err
 	}
 	grp, err := genGroups(dir)
 	if err != nil {
 		return err
 	}
-	return write(filepath.Join(dir, "zgroups.go"), grp)
+	return write(filepath.Join(out, "zgroups.go"), grp)
 }
 
 func write(path string, src []byte) error {
