@@ -3,6 +3,9 @@ module github.com/sysdiag/sysdiag
 go 1.25
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/elastic/go-libaudit/v2 v2.6.2
+	github.com/klauspost/compress v1.20.3
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/seccomp/libseccomp-golang v0.11.1
 	github.com/spf13/cobra v1.10.2

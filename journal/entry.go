@@ -1,0 +1,260 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Message IDs systemd logs with (sd-messages.h).
+const (
+	MessageCoredump    = "fc2e22bc6ee647b6b90729ab34a250b1" // SD_MESSAGE_COREDUMP
+	MessageProcessExit = "98e322203f7a4ed290d09fe03c09fe15" // SD_MESSAGE_UNIT_PROCESS_EXIT "Main process exited"
+	MessageUnitFailed  = "d9b373ed55a64feb8242e02dbe79a49c" // SD_MESSAGE_UNIT_FAILURE_RESULT "Failed with result"
+	MessageUnitSuccess = "7ad2d189f7e94e70a38c781354912448" // SD_MESSAGE_UNIT_SUCCESS "Deactivated successfully"
+)
+
+// SIGSYS is the signal a seccomp kill delivers.
+const SIGSYS = 31
+
+// Fields is one journal entry: field name to value (binary values as raw bytes in the string).
+type Fields = map[string]string
+
+// maxField bounds the fields sysdiag parses (the stack trace MESSAGE included).
+const maxField = 1 << 20
+
+// Frame is one line of a coredump stack trace: "#0  0x00007f43f7116547 __fchown (libc.so.6 + 0xf9547)".
+type Frame struct {
+	Index    int    `json:"index"`
+	Addr     uint64 `json:"addr"`
+	Function string `json:"function,omitempty"` // "" for n/a
+	Module   string `json:"module,omitempty"`
+	Offset   uint64 `json:"offset"`
+}
+
+// Coredump is a systemd-coredump journal entry.
+type Coredump struct {
+	Time      time.Time // COREDUMP_TIMESTAMP (1 s resolution), else the entry's time
+	EntryTime time.Time // __REALTIME_TIMESTAMP: when the entry was written
+	PID       int
+	UID, GID  int
+	Signal    int
+	Unit      string // COREDUMP_UNIT; for a user unit this is user@UID.service
+	UserUnit  string // COREDUMP_USER_UNIT
+	OwnerUID  int    // COREDUMP_OWNER_UID, -1 if absent
+	Slice     string
+	Cgroup    string
+	Exe       string
+	Comm      string
+	Cmdline   string
+	Filename  string // the stored core, "" if none
+	BootID    string
+	Thread    int     // the thread the stack trace is of
+	Frames    []Frame // of the crashing thread
+	Arch      string  // "ELF object binary architecture: AMD x86-64"
+}
+
+// ErrNotEntry is returned for an entry of another kind.
+var ErrNotEntry = errors.New("not an entry of that kind")
+
+// ParseCoredump decodes a systemd-coredump entry (MESSAGE_ID=fc2e22bc…).
+func ParseCoredump(f Fields) (Coredump, error) {
+	if f["MESSAGE_ID"] != MessageCoredump {
+		return Coredump{}, ErrNotEntry
+	}
+	var c Coredump
+	var err error
+	if c.PID, err = atoiField(f, "COREDUMP_PID"); err != nil {
+		return Coredump{}, err
+	}
+	if c.Signal, err = atoiField(f, "COREDUMP_SIGNAL"); err != nil {
+		return Coredump{}, err
+	}
+	c.UID, _ = strconv.Atoi(f["COREDUMP_UID"])
+	c.GID, _ = strconv.Atoi(f["COREDUMP_GID"])
+	c.OwnerUID = -1
+	if v, err := strconv.Atoi(f["COREDUMP_OWNER_UID"]); err == nil {
+		c.OwnerUID = v
+	}
+	c.EntryTime = usecField(f, "__REALTIME_TIMESTAMP")
+	c.Time = usecField(f, "COREDUMP_TIMESTAMP")
+	if c.Time.IsZero() {
+		c.Time = c.EntryTime
+	}
+	c.Unit, c.UserUnit, c.Slice, c.Cgroup = f["COREDUMP_UNIT"], f["COREDUMP_USER_UNIT"], f["COREDUMP_SLICE"], f["COREDUMP_CGROUP"]
+	c.Exe, c.Comm, c.Cmdline, c.Filename = f["COREDUMP_EXE"], f["COREDUMP_COMM"], f["COREDUMP_CMDLINE"], f["COREDUMP_FILENAME"]
+	c.BootID = f["_BOOT_ID"]
+	if m := f["MESSAGE"]; len(m) <= maxField {
+		c.Thread, c.Frames, c.Arch = ParseStack(m)
+	}
+	return c, nil
+}
+
+var (
+	frameRE  = regexp.MustCompile(`^#(\d+)\s+0x([0-9a-fA-F]+)\s+(\S+)\s+\((.*) \+ 0x([0-9a-fA-F]+)\)\s*$`)
+	threadRE = regexp.MustCompile(`^Stack trace of thread (\d+):`)
+)
+
+// ParseStack reads the stack trace systemd-coredump writes into MESSAGE: the frames of the first thread
+// listed (the one that received the signal), and the ELF architecture line. Lines that do not parse are
+// skipped; it never fails.
+func ParseStack(message string) (thread int, frames []Frame, arch string) {
+	inThread := false
+	for _, line := range strings.Split(message, "\n") {
+		line = strings.TrimSpace(line)
+		if m := threadRE.FindStringSubmatch(line); m != nil {
+			if inThread || frames != nil {
+				inThread = false // only the first thread
+				continue
+			}
+			thread, _ = strconv.Atoi(m[1])
+			inThread = true
+			continue
+		}
+		if a, ok := strings.CutPrefix(line, "ELF object binary architecture: "); ok {
+			arch = a
+			continue
+		}
+		if !inThread || !strings.HasPrefix(line, "#") {
+			if line == "" {
+				inThread = false
+			}
+			continue
+		}
+		m := frameRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		idx, _ := strconv.Atoi(m[1])
+		addr, _ := strconv.ParseUint(m[2], 16, 64)
+		off, _ := strconv.ParseUint(m[5], 16, 64)
+		fr := Frame{Index: idx, Addr: addr, Function: m[3], Module: m[4], Offset: off}
+		if fr.Function == "n/a" {
+			fr.Function = ""
+		}
+		if fr.Module == "n/a" {
+			fr.Module = ""
+		}
+		frames = append(frames, fr)
+	}
+	return thread, frames, arch
+}
+
+// Caller returns the innermost frame that names a function: the syscall wrapper (__fchown in libc), or
+// the program's own function when the call was inlined. ok is false when no frame is named (no libdw,
+// or a stripped binary).
+func (c Coredump) Caller() (Frame, bool) {
+	for _, f := range c.Frames {
+		if f.Function != "" {
+			return f, true
+		}
+	}
+	return Frame{}, false
+}
+
+// UnitExit is systemd's "Main process exited" entry (MESSAGE_ID=98e32220…).
+type UnitExit struct {
+	Time         time.Time
+	Unit         string // the unit, system or user
+	User         bool   // a user unit (USER_UNIT=)
+	UserUID      int    // the user manager's uid (_UID of the entry) for a user unit, -1 otherwise
+	InvocationID string
+	ExitCode     string // "exited", "killed", "dumped"
+	ExitStatus   int    // exit status, or the signal number for killed/dumped
+	Command      string // "ExecStart", "ExecStartPre", …
+	Message      string
+}
+
+// Killed reports whether the process died of SIGSYS (with or without a core).
+func (e UnitExit) Killed() bool {
+	return (e.ExitCode == "dumped" || e.ExitCode == "killed") && e.ExitStatus == SIGSYS
+}
+
+// ParseUnitExit decodes a "Main process exited" entry.
+func ParseUnitExit(f Fields) (UnitExit, error) {
+	if f["MESSAGE_ID"] != MessageProcessExit {
+		return UnitExit{}, ErrNotEntry
+	}
+	e := UnitExit{Time: usecField(f, "__REALTIME_TIMESTAMP"), UserUID: -1, InvocationID: invocation(f),
+		ExitCode: f["EXIT_CODE"], Command: f["COMMAND"], Message: f["MESSAGE"]}
+	e.Unit, e.User = unitOf(f)
+	if e.Unit == "" {
+		return UnitExit{}, fmt.Errorf("exit entry without UNIT or USER_UNIT")
+	}
+	if e.User {
+		if uid, err := strconv.Atoi(f["_UID"]); err == nil {
+			e.UserUID = uid
+		}
+	}
+	var err error
+	if e.ExitStatus, err = atoiField(f, "EXIT_STATUS"); err != nil {
+		// systemd writes EXIT_STATUS as a number; older versions wrote the signal name.
+		if n, ok := signalNumbers[f["EXIT_STATUS"]]; ok {
+			e.ExitStatus = n
+		} else {
+			return UnitExit{}, err
+		}
+	}
+	return e, nil
+}
+
+var signalNumbers = map[string]int{"SYS": SIGSYS, "SIGSYS": SIGSYS}
+
+// UnitResult is systemd's "Failed with result" entry (MESSAGE_ID=d9b373ed…).
+type UnitResult struct {
+	Time         time.Time
+	Unit         string
+	User         bool
+	InvocationID string
+	Result       string // "core-dump", "signal", "exit-code", …
+}
+
+// ParseUnitResult decodes a "Failed with result" entry.
+func ParseUnitResult(f Fields) (UnitResult, error) {
+	if f["MESSAGE_ID"] != MessageUnitFailed {
+		return UnitResult{}, ErrNotEntry
+	}
+	r := UnitResult{Time: usecField(f, "__REALTIME_TIMESTAMP"), InvocationID: invocation(f), Result: f["UNIT_RESULT"]}
+	r.Unit, r.User = unitOf(f)
+	if r.Unit == "" {
+		return UnitResult{}, fmt.Errorf("result entry without UNIT or USER_UNIT")
+	}
+	return r, nil
+}
+
+func unitOf(f Fields) (string, bool) {
+	if u := f["USER_UNIT"]; u != "" {
+		return u, true
+	}
+	return f["UNIT"], false
+}
+
+func invocation(f Fields) string {
+	if id := f["INVOCATION_ID"]; id != "" {
+		return id
+	}
+	return f["USER_INVOCATION_ID"]
+}
+
+func atoiField(f Fields, key string) (int, error) {
+	v, ok := f[key]
+	if !ok {
+		return 0, fmt.Errorf("entry has no %s", key)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("bad %s=%q", key, v)
+	}
+	return n, nil
+}
+
+func usecField(f Fields, key string) time.Time {
+	us, err := strconv.ParseInt(f[key], 10, 64)
+	if err != nil || us <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}

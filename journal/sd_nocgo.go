@@ -1,0 +1,31 @@
+//go:build !cgo
+
+package journal
+
+import (
+	"errors"
+	"time"
+)
+
+// Source says which journal to read; see sd.go.
+type Source struct {
+	Dir   string
+	Files []string
+}
+
+// Reader is unavailable without cgo.
+type Reader struct{}
+
+// ErrStop ends a query.
+var ErrStop = errors.New("stop query")
+
+// Open fails: sysdiag was built without cgo, so it cannot load libsystemd.
+func Open(Source) (*Reader, error) {
+	return nil, errors.New("this sysdiag was built without cgo and cannot read the journal")
+}
+
+func (r *Reader) Close() error { return nil }
+
+func (r *Reader) Query([]string, time.Time, time.Time, func(Fields) error) error {
+	return errors.New("no journal support")
+}
