@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -252,4 +253,52 @@ func ScanKmsg(r io.Reader, w Window, fn func(Record) error) (Stats, error) {
 		return st, err
 	}
 	return st, nil
+}
+
+// ReadDevKmsg reads the SECCOMP records still in the kernel's log buffer through /dev/kmsg, without
+// blocking: it returns when the buffer is drained. Needs root (or CAP_SYSLOG).
+func ReadDevKmsg(w Window, fn func(Record) error) (Stats, error) {
+	// Raw syscalls, not os.File: the runtime poller would turn EAGAIN (buffer drained) into a wait.
+	fd, err := syscall.Open("/dev/kmsg", syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return Stats{}, &os.PathError{Op: "open", Path: "/dev/kmsg", Err: err}
+	}
+	defer syscall.Close(fd)
+	var st Stats
+	buf := make([]byte, 16<<10) // one read returns one record; the kernel caps them at 8 KiB
+	for {
+		n, err := syscall.Read(fd, buf)
+		if err != nil {
+			if errors.Is(err, syscall.EAGAIN) {
+				return st, nil
+			}
+			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.EINTR) { // overwritten while reading
+				continue
+			}
+			return st, &os.PathError{Op: "read", Path: "/dev/kmsg", Err: err}
+		}
+		if n <= 0 {
+			return st, nil
+		}
+		st.Bytes += int64(n)
+		line := buf[:n]
+		if !bytes.Contains(line, kmsgMarker) {
+			continue
+		}
+		rec, err := ParseKmsgLine(line)
+		if err != nil {
+			st.Malformed++
+			continue
+		}
+		st.Records++
+		if !w.Contains(rec.Time) {
+			continue
+		}
+		if err := fn(rec); err != nil {
+			if err == ErrStop {
+				return st, nil
+			}
+			return st, err
+		}
+	}
 }

@@ -60,7 +60,11 @@ func ParseKmsgLine(line []byte) (Record, error) {
 	if i < 0 {
 		return Record{}, ErrNotSeccomp
 	}
-	line = bytes.TrimRight(line[i+len("type=1326 "):], "\r\n")
+	line = line[i+len("type=1326 "):]
+	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+		line = line[:nl] // /dev/kmsg continuation lines (" KEY=value") follow the message
+	}
+	line = bytes.TrimRight(line, "\r")
 	if len(line) > maxRecord {
 		return Record{}, fmt.Errorf("%w: %d bytes", errMalformed, len(line))
 	}

@@ -1,0 +1,363 @@
+// Package testbed runs a real systemd (the machine's own /lib/systemd/systemd) as PID 1 of a new PID+mount
+// namespace on the shared host root, for end-to-end tests on a machine whose PID 1 is not systemd.
+//
+// The manager boots a minimal target — journald with its audit socket and kmsg reader,
+// systemd-coredump.socket and dbus.socket — so none of the machine's own services start. Units are
+// written to /etc/systemd/system (shared), and the kernel's core-pattern helper, which runs in the root
+// namespaces, reaches the namespace's systemd-coredump.socket through a /run/systemd/coredump symlink.
+// The persistent journal lands in /var/log/journal/MACHINE-ID, so the host reads it as the local journal.
+//
+// Guards (each one was needed): tmpfiles' "D /tmp" is masked (it would wipe the host's /tmp); /proc/sys
+// and /sys are read-only (the manager would rewrite host sysctls and start udevd); journald's /dev/log
+// and /dev/initctl symlinks on the shared /dev are removed on Stop.
+//
+// Start needs root. Everything the bed creates is undone by Stop, also after a failed test.
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Slice is the host cgroup the manager lives in; cgroup paths inside carry it as a prefix.
+const Slice = "testbed.slice"
+
+const target = "sysdiag-testbed.target"
+
+// Bed is a running test-bed manager.
+type Bed struct {
+	Dir       string // state directory
+	NSPid     int    // host pid of the namespace's PID 1 (systemd)
+	unshare   *exec.Cmd
+	files     []string // unit files and drop-in dirs to remove on Stop
+	auditdPID int
+}
+
+// Start boots a manager. dir holds its state (created if missing).
+func Start(dir string) (*Bed, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("testbed: needs root")
+	}
+	if _, err := os.Stat("/lib/systemd/systemd"); err != nil {
+		return nil, fmt.Errorf("testbed: no systemd to run: %w", err)
+	}
+	if _, err := cgroup2Mount(); err != nil {
+		return nil, err
+	}
+	if err := ensureCorePattern(); err != nil {
+		return nil, err
+	}
+	b := &Bed{Dir: dir}
+	if err := b.writeFiles(); err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(dir, "unshare.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd := exec.Command("unshare", "--pid", "--mount", "--propagation", "private", "--kill-child", "--",
+		filepath.Join(dir, "nsinit.sh"))
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("testbed: unshare: %w", err)
+	}
+	b.unshare = cmd
+	go cmd.Wait() //nolint:errcheck // reaped; Stop checks the process itself
+	ok := poll(5*time.Second, func() bool {
+		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+			b.NSPid = n
+			return true
+		}
+		return false
+	})
+	if !ok {
+		b.Stop()
+		return nil, fmt.Errorf("testbed: namespace init did not appear: %s", readFile(filepath.Join(dir, "unshare.log")))
+	}
+	if !poll(15*time.Second, func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d/root/run/systemd/private", b.NSPid))
+		return err == nil
+	}) {
+		b.Stop()
+		return nil, fmt.Errorf("testbed: systemd did not come up: %s", readFile(filepath.Join(dir, "unshare.log")))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, _ := b.exec(ctx, nil, "systemctl", "is-system-running", "--wait")
+	if s := strings.TrimSpace(string(out)); s != "running" && s != "degraded" {
+		failed, _ := b.Systemctl("--failed", "--no-pager")
+		b.Stop()
+		return nil, fmt.Errorf("testbed: boot ended %q: %s", s, failed)
+	}
+	_ = os.MkdirAll("/run/systemd", 0o755)
+	_ = os.Remove("/run/systemd/coredump")
+	if err := os.Symlink(fmt.Sprintf("/proc/%d/root/run/systemd/coredump", b.NSPid), "/run/systemd/coredump"); err != nil {
+		b.Stop()
+		return nil, fmt.Errorf("testbed: wiring the core pipe: %w", err)
+	}
+	return b, nil
+}
+
+func (b *Bed) writeFiles() error {
+	seed := filepath.Join(b.Dir, "seed-run")
+	for _, d := range []string{filepath.Join(seed, "systemd/system"), filepath.Join(seed, "tmpfiles.d")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	targetUnit := "[Unit]\nDescription=sysdiag test bed (sysinit + sockets only)\nWants=sysinit.target sockets.target\n" +
+		"After=sysinit.target sockets.target\nAllowIsolate=yes\n"
+	if err := os.WriteFile(filepath.Join(seed, "systemd/system", target), []byte(targetUnit), 0o644); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(seed, "tmpfiles.d/tmp.conf"))
+	if err := os.Symlink("/dev/null", filepath.Join(seed, "tmpfiles.d/tmp.conf")); err != nil {
+		return err
+	}
+	console := filepath.Join(b.Dir, "console.log")
+	script := fmt.Sprintf(`#!/bin/bash
+# PID 1 of the new PID+mount namespace: prepare mounts, then exec systemd (written by internal/testbed).
+set -euo pipefail
+mount -t proc -o nosuid,nodev,noexec proc /proc
+mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
+mount --bind /sys /sys && mount -o remount,bind,ro,nosuid,nodev,noexec /sys
+mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
+mkdir -p /sys/fs/cgroup/%[1]s && echo $$ > /sys/fs/cgroup/%[1]s/cgroup.procs
+mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
+cp -a %[2]s/. /run/
+: > %[3]s && mount --bind %[3]s /dev/console
+exec env -i container=sysdiag-testbed PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  setpriv --bounding-set -sys_module,-sys_time \
+  /lib/systemd/systemd --unit=%[4]s --show-status=0
+`, Slice, seed, console, target)
+	return os.WriteFile(filepath.Join(b.Dir, "nsinit.sh"), []byte(script), 0o755)
+}
+
+// Stop powers the manager off (SIGKILL after a deadline), stops a test auditd, removes the units the
+// bed wrote, and undoes the host wiring. It is safe to call more than once.
+func (b *Bed) Stop() error {
+	var errs []error
+	if b.auditdPID != 0 {
+		errs = append(errs, b.StopAuditd())
+	}
+	if b.NSPid != 0 && alive(b.NSPid) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = b.exec(ctx, nil, "systemctl", "poweroff", "--no-block")
+		cancel()
+		if !poll(10*time.Second, func() bool { return !alive(b.NSPid) }) {
+			_ = syscall.Kill(b.NSPid, syscall.SIGKILL)
+			poll(3*time.Second, func() bool { return !alive(b.NSPid) })
+		}
+	}
+	if b.unshare != nil && b.unshare.Process != nil {
+		_ = b.unshare.Process.Kill()
+	}
+	if l, err := os.Readlink("/run/systemd/coredump"); err == nil && strings.HasPrefix(l, "/proc/") {
+		_ = os.Remove("/run/systemd/coredump")
+	}
+	if l, _ := os.Readlink("/dev/log"); l == "/run/systemd/journal/dev-log" {
+		_ = os.Remove("/dev/log")
+	}
+	if l, _ := os.Readlink("/dev/initctl"); l == "/run/initctl" {
+		_ = os.Remove("/dev/initctl")
+	}
+	if cg, err := cgroup2Mount(); err == nil {
+		removeCgroupTree(filepath.Join(cg, Slice))
+	}
+	for i := len(b.files) - 1; i >= 0; i-- {
+		if err := os.RemoveAll(b.files[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.files, b.NSPid = nil, 0
+	return errors.Join(errs...)
+}
+
+// Exec runs a command inside the namespace (nsenter -m -p) and returns its stdout; stderr is in the error.
+func (b *Bed) Exec(env []string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return b.exec(ctx, env, args...)
+}
+
+func (b *Bed) exec(ctx context.Context, env []string, args ...string) ([]byte, error) {
+	full := append([]string{"-t", strconv.Itoa(b.NSPid), "-m", "-p", "--"}, args...)
+	if len(env) > 0 {
+		full = append([]string{"-t", strconv.Itoa(b.NSPid), "-m", "-p", "--", "env"}, append(env, args...)...)
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", full...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Systemctl runs systemctl in the namespace against the system manager.
+func (b *Bed) Systemctl(args ...string) (string, error) {
+	out, err := b.Exec(nil, append([]string{"systemctl"}, args...)...)
+	return strings.TrimSpace(string(out)), err
+}
+
+// UserEnv is the environment that points systemctl --user at root's user manager (user@0.service).
+var UserEnv = []string{"XDG_RUNTIME_DIR=/run/user/0", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/0/bus"}
+
+// UserSystemctl runs systemctl --user against root's user manager.
+func (b *Bed) UserSystemctl(args ...string) (string, error) {
+	out, err := b.Exec(UserEnv, append([]string{"systemctl", "--user"}, args...)...)
+	return strings.TrimSpace(string(out)), err
+}
+
+// WriteFile writes a unit file or drop-in (creating directories) and remembers it for Stop.
+func (b *Bed) WriteFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if strings.HasSuffix(filepath.Dir(path), ".d") {
+		b.files = append(b.files, filepath.Dir(path))
+	}
+	b.files = append(b.files, path)
+	return os.WriteFile(path, []byte(content), 0o644)
+}
+
+// Forget makes Stop remove path too (a file the test had sysdiag write).
+func (b *Bed) Forget(path string) { b.files = append(b.files, path) }
+
+// WaitDone waits until the unit is no longer activating, active or deactivating and returns its
+// ActiveState. For a oneshot without RemainAfterExit that is "inactive" or "failed".
+func (b *Bed) WaitDone(unit string, user bool, timeout time.Duration) (string, error) {
+	var state string
+	ok := poll(timeout, func() bool {
+		var err error
+		if user {
+			state, err = b.UserSystemctl("show", "--value", "-p", "ActiveState", unit)
+		} else {
+			state, err = b.Systemctl("show", "--value", "-p", "ActiveState", unit)
+		}
+		if err != nil {
+			return false
+		}
+		switch state {
+		case "active", "activating", "deactivating", "reloading", "refreshing":
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return state, fmt.Errorf("%s still %s after %s", unit, state, timeout)
+	}
+	return state, nil
+}
+
+// StartAuditd starts auditd on the host (it needs the initial PID namespace) with the machine's
+// /etc/audit/auditd.conf (Debian: log_format = ENRICHED) and waits for it to take the audit pid.
+func (b *Bed) StartAuditd() error {
+	if out, err := exec.Command("/sbin/auditd").CombinedOutput(); err != nil {
+		return fmt.Errorf("auditd: %w: %s", err, out)
+	}
+	if !poll(5*time.Second, func() bool {
+		raw, err := os.ReadFile("/run/auditd.pid")
+		if err != nil {
+			return false
+		}
+		b.auditdPID, err = strconv.Atoi(strings.TrimSpace(string(raw)))
+		return err == nil && b.auditdPID > 0
+	}) {
+		return errors.New("auditd did not start")
+	}
+	return nil
+}
+
+// StopAuditd stops the auditd StartAuditd started and restores "audit enabled 0", which auditd leaves
+// at 1 when it exits.
+func (b *Bed) StopAuditd() error {
+	if b.auditdPID == 0 {
+		return nil
+	}
+	_ = syscall.Kill(b.auditdPID, syscall.SIGTERM)
+	poll(5*time.Second, func() bool { return !alive(b.auditdPID) })
+	b.auditdPID = 0
+	if out, err := exec.Command("auditctl", "-e", "0").CombinedOutput(); err != nil {
+		return fmt.Errorf("auditctl -e 0: %w: %s", err, out)
+	}
+	return nil
+}
+
+func cgroup2Mount() (string, error) {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" {
+				return f[4], nil
+			}
+		}
+	}
+	return "", errors.New("testbed: no cgroup2 mount on the host")
+}
+
+// ensureCorePattern makes the kernel hand cores to systemd-coredump (Debian's sysctl.d default).
+func ensureCorePattern() error {
+	raw, _ := os.ReadFile("/proc/sys/kernel/core_pattern")
+	if strings.HasPrefix(string(raw), "|/lib/systemd/systemd-coredump") {
+		return nil
+	}
+	if out, err := exec.Command("sysctl", "-q", "-p", "/usr/lib/sysctl.d/50-coredump.conf").CombinedOutput(); err != nil {
+		return fmt.Errorf("testbed: setting core_pattern: %w: %s", err, out)
+	}
+	return nil
+}
+
+func removeCgroupTree(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroupTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	_ = os.Remove(dir)
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// poll calls f every 50 ms until it returns true or timeout passes.
+func poll(timeout time.Duration, f func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if f() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Poll is poll for tests: wait on the journal or a unit's state with a deadline, never a fixed sleep.
+func Poll(timeout time.Duration, f func() bool) bool { return poll(timeout, f) }
+
+func readFile(p string) string {
+	raw, _ := os.ReadFile(p)
+	return strings.TrimSpace(string(raw))
+}
