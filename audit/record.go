@@ -116,6 +116,9 @@ func ParseFields(s string) (Record, error) {
 				return Record{}, fmt.Errorf("%w: unterminated quote in %s=", errMalformed, key)
 			}
 			val, rest, quoted = body[:end], body[end+1:], true
+			if rest != "" && rest[0] != ' ' {
+				return Record{}, fmt.Errorf("%w: text after the closing quote of %s=", errMalformed, key)
+			}
 		}
 		s, lastKey = rest, key
 		var err error

@@ -18,12 +18,16 @@ type Options struct {
 	SeccompShare float64 // share of events that are SECCOMP records (default 0.001)
 	Start        int64   // first timestamp, Unix seconds (default 1795300000)
 	Seed         int64
+	MeanGapMS    int // mean time between events in milliseconds (default 20)
 }
 
 // Generate writes the log to w and returns how many SECCOMP records it wrote.
 func Generate(w io.Writer, o Options) (int, error) {
 	if o.SeccompShare == 0 {
 		o.SeccompShare = 0.001
+	}
+	if o.MeanGapMS <= 0 {
+		o.MeanGapMS = 20
 	}
 	if o.Start == 0 {
 		o.Start = 1795300000
@@ -37,7 +41,7 @@ func Generate(w io.Writer, o Options) (int, error) {
 	cw := &countWriter{w: bw}
 	for written < o.Size {
 		serial++
-		ms += int64(rng.Intn(40))
+		ms += int64(rng.Intn(2 * o.MeanGapMS))
 		ts := fmt.Sprintf("%d.%03d:%d", o.Start+ms/1000, ms%1000, serial)
 		pid := 1000 + rng.Intn(60000)
 		if rng.Float64() < o.SeccompShare {

@@ -1,0 +1,129 @@
+package evidence
+
+import (
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/journal"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+const fixtures = "../../audit/testdata/"
+
+func exportRecords(t *testing.T, path string) []audit.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []audit.Record
+	err = journal.ReadExport(f, func(fl journal.Fields) error {
+		r, err := audit.FromJournal(fl)
+		out = append(out, r)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func coredump(t *testing.T, name string) journal.Coredump {
+	t.Helper()
+	f, err := os.Open("../../journal/testdata/debian12-systemd252-x86_64-" + name + ".coredump.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var c journal.Coredump
+	err = journal.ReadJSON(f, func(fl journal.Fields) error {
+		var err error
+		c, err = journal.ParseCoredump(fl)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestMergeOneKillManySources(t *testing.T) {
+	recs := exportRecords(t, fixtures+"debian12-systemd252-x86_64-deny-fchown.journal-audit.export")
+	recs = append(recs, exportRecords(t, fixtures+"debian12-systemd252-x86_64-deny-fchown.journal-kernel.export")...)
+	raw, _ := os.ReadFile(fixtures + "debian12-systemd252-x86_64-deny-fchown.dmesg.txt")
+	k, err := audit.ParseKmsgLine(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, k)
+	// Another unit's kill in the same second, another pid: must stay apart.
+	other := exportRecords(t, fixtures+"debian12-systemd252-x86_64-allow-ptrace.journal-audit.export")[0]
+	other.Time, other.Serial, other.PID = k.Time.Add(300*time.Millisecond), k.Serial+5, k.PID+1
+	recs = append(recs, other)
+
+	vs := Merge(recs, []journal.Coredump{coredump(t, "deny")}, nil)
+	if len(vs) != 2 {
+		t.Fatalf("%d violations, want 2: %+v", len(vs), vs)
+	}
+	v := vs[0]
+	if !slices.Equal(v.Sources, []string{"coredump", "journal-audit", "journal-kernel", "kmsg"}) {
+		t.Errorf("sources %v", v.Sources)
+	}
+	if v.Unit != "sysdiag-demo-deny.service" || v.UserUnit || v.Name != "fchown" || v.Coredump == nil || v.PID != 8062 {
+		t.Errorf("violation %+v", v)
+	}
+	if vs[1].Unit != "" || vs[1].Coredump != nil || vs[1].Name != "ptrace" {
+		t.Errorf("the other kill took the coredump or unit: %+v", vs[1])
+	}
+}
+
+func TestMergeCoredumpOnly(t *testing.T) {
+	c := coredump(t, "user")
+	info := CoreInfo{c.Filename: journal.SigInfo{Signo: 31, Code: journal.SysSeccomp, Syscall: 93, Arch: uint32(syscalls.ArchX86_64)}}
+	vs := Merge(nil, []journal.Coredump{c}, info)
+	if len(vs) != 1 {
+		t.Fatal(len(vs))
+	}
+	v := vs[0]
+	if v.Name != "fchown" || !v.Known() || !v.UserUnit || v.Unit != "sysdiag-demo-user.service" || v.Manager != "user@0.service" ||
+		!slices.Equal(v.Sources, []string{"core-file", "coredump"}) {
+		t.Errorf("%+v", v)
+	}
+	vs = Merge(nil, []journal.Coredump{c}, nil)
+	if vs[0].Known() || vs[0].Syscall != -1 {
+		t.Errorf("without a core file the syscall is unknown: %+v", vs[0])
+	}
+}
+
+func TestMergeWithoutSerial(t *testing.T) {
+	raw, _ := os.ReadFile(fixtures + "debian12-systemd252-x86_64-deny-fchown.dmesg.txt")
+	a, _ := audit.ParseKmsgLine(raw)
+	b := a
+	a.Serial, b.Serial, b.Source = 0, 0, "audit.log"
+	b.Time = b.Time.Add(200 * time.Millisecond)
+	if vs := Merge([]audit.Record{a, b}, nil, nil); len(vs) != 1 || len(vs[0].Sources) != 2 {
+		t.Errorf("%+v", vs)
+	}
+}
+
+func TestFilter(t *testing.T) {
+	v := Violation{Unit: "nginx-a.service", PID: 5, Exe: "/usr/sbin/nginx", Name: "socket", Action: audit.ActionLog,
+		Time: time.Unix(100, 0)}
+	for _, c := range []struct {
+		f    Filter
+		want bool
+	}{
+		{Filter{}, true}, {Filter{Unit: "nginx*"}, true}, {Filter{Unit: "sshd.service"}, false},
+		{Filter{PID: 5}, true}, {Filter{PID: 6}, false}, {Filter{Exe: "/usr/sbin/*"}, true},
+		{Filter{Syscall: "socket"}, true}, {Filter{Syscall: "bind"}, false}, {Filter{Kills: true}, false},
+		{Filter{Window: audit.Window{Since: time.Unix(101, 0)}}, false}, {Filter{Window: audit.Window{Until: time.Unix(100, 0)}}, true},
+	} {
+		if got := c.f.Match(v); got != c.want {
+			t.Errorf("%+v: %v", c.f, got)
+		}
+	}
+}
