@@ -33,6 +33,8 @@ type Violation struct {
 	UserUnit bool   // Unit is a unit of a user manager
 	Manager  string // for a user unit: the user manager, user@UID.service
 
+	CoarseTime bool // Time is a coredump's, truncated to the second (no record was found)
+
 	Sources  []string          // "audit.log", "journal-audit", "kmsg", "journal-kernel", "coredump", "core-file", "netlink"
 	Coredump *journal.Coredump // nil when no coredump entry matched
 }
@@ -91,7 +93,7 @@ func Merge(records []audit.Record, cores []journal.Coredump, coreInfo CoreInfo) 
 			}
 		}
 		if match == nil {
-			match = &Violation{Time: c.Time, PID: c.PID, UID: uint32(c.UID), Comm: c.Comm, Exe: c.Exe,
+			match = &Violation{Time: c.Time, CoarseTime: true, PID: c.PID, UID: uint32(c.UID), Comm: c.Comm, Exe: c.Exe,
 				Syscall: -1, Action: audit.ActionKillProcess, Sig: c.Signal}
 			if si, ok := coreInfo[c.Filename]; ok && si.IsSeccomp() {
 				match.Arch, match.Syscall = syscalls.Arch(si.Arch), si.Syscall
@@ -176,5 +178,9 @@ func (f Filter) Match(v Violation) bool {
 	if f.Kills && !v.Action.IsKill() {
 		return false
 	}
-	return f.Window.Contains(v.Time)
+	w := f.Window
+	if v.CoarseTime && !w.Since.IsZero() {
+		w.Since = w.Since.Add(-time.Second) // the coredump's time is truncated to the second
+	}
+	return w.Contains(v.Time)
 }

@@ -1,0 +1,26 @@
+/* probe MODE...: makes the named syscalls in order and reports each. ExecStart of the e2e units.
+ * Built by the e2e tests with gcc. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *m = argv[i]; long r;
+    printf("probe[%d]: calling %s\n", getpid(), m); fflush(stdout); errno = 0;
+    if (!strcmp(m, "fchown")) r = fchown(0, (uid_t)-1, (gid_t)-1);                            /* @chown      */
+    else if (!strcmp(m, "socket")) r = socket(AF_INET, SOCK_STREAM, 0);                       /* @network-io */
+    else if (!strcmp(m, "mount")) r = mount("none", "/nonexistent-sysdiag", "tmpfs", 0, NULL); /* @mount      */
+    else if (!strcmp(m, "ptrace")) r = syscall(SYS_ptrace, 0x4206 /*SEIZE*/, 0, 0, 0);         /* @debug      */
+    else if (!strcmp(m, "swapon")) r = syscall(SYS_swapon, "/nonexistent-sysdiag", 0);         /* @swap       */
+    else if (!strcmp(m, "sethostname")) r = sethostname("x", 1);                              /* @system-service? no */
+    else if (!strcmp(m, "loop")) { for (long k = 0; k < 200000; k++) syscall(SYS_swapon, "/nonexistent-sysdiag", 0); r = 0; }
+    else { fprintf(stderr, "unknown mode %s\n", m); return 2; }
+    printf("probe: %s returned %ld (%s)\n", m, r, r < 0 ? strerror(errno) : "ok"); fflush(stdout);
+  }
+  return 0;
+}
