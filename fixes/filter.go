@@ -1,0 +1,287 @@
+package fixes
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+// Assignment is one "Directive=value" line of a unit file or drop-in, with where it stands.
+type Assignment struct {
+	Directive string // SystemCallFilter, SystemCallErrorNumber, SystemCallArchitectures, SystemCallLog
+	Value     string
+	File      string // "" when it did not come from a file (D-Bus, a transient unit)
+	Line      int
+}
+
+// Where is "file:line", or "(D-Bus)" for an assignment without a file.
+func (a *Assignment) Where() string {
+	if a == nil {
+		return "(implicit)"
+	}
+	if a.File == "" {
+		return "(D-Bus)"
+	}
+	return fmt.Sprintf("%s:%d", a.File, a.Line)
+}
+
+// Mode is the filter's mode, set by the first non-empty SystemCallFilter= line.
+type Mode int
+
+// The modes.
+const (
+	ModeNone  Mode = iota // no SystemCallFilter=: nothing is filtered
+	ModeAllow             // allow list: what is not listed gets the negative action
+	ModeDeny              // deny list (~): what is listed gets the negative action
+)
+
+func (m Mode) String() string { return [...]string{"none", "allow-list", "deny-list"}[m] }
+
+// Errno values systemd stores beside a name.
+const (
+	errnoNone = -1         // no ":ERRNO" suffix
+	ErrnoKill = 2147483646 // SECCOMP_ERROR_NUMBER_KILL (":kill", SystemCallErrorNumber=kill), v247+
+)
+
+// Origin says which assignment put a name where it is, and through which group.
+type Origin struct {
+	Assignment *Assignment // nil for the implicit @default of an allow list
+	Via        string      // the @group named on the line that brought the name, "" if named directly
+}
+
+func (o Origin) String() string {
+	s := o.Assignment.Where()
+	if o.Assignment != nil {
+		s = fmt.Sprintf("%s=%s (%s)", o.Assignment.Directive, o.Assignment.Value, s)
+	}
+	if o.Via != "" {
+		s = o.Via + " in " + s
+	}
+	if o.Assignment == nil {
+		s = "@default, which every allow list starts with"
+	}
+	return s
+}
+
+type entry struct {
+	errno  int // errnoNone, an errno, or ErrnoKill
+	origin Origin
+}
+
+// Filter is a unit's effective SystemCallFilter= for one systemd version, with where every name came from.
+type Filter struct {
+	Table    syscalls.Table
+	Mode     Mode
+	ModeLine *Assignment // the assignment that set the mode
+
+	entries map[string]entry
+	removed map[string]Origin // allow list: names a later ~line took out; deny list: names a later line let through
+
+	ErrorNumber     int // the negative action: ErrnoKill (the default) or an errno
+	ErrorNumberLine *Assignment
+	Architectures   []string // SystemCallArchitectures=, "" entries dropped; empty = any
+	ArchLines       []*Assignment
+	LogLines        []*Assignment
+	Warnings        []string // what systemd would have ignored, with a warning
+}
+
+// Known tells whether the target's libseccomp can resolve a syscall name; systemd silently drops names
+// it cannot (its parser is permissive). Nil means every name in sysdiag's tables.
+type Known func(name string) bool
+
+// Build models systemd's parsing of the assignments, in order (unit file first, then drop-ins sorted by
+// name), for table t's systemd version: the first non-empty SystemCallFilter= sets the mode (an allow
+// list starts with @default), later lines add to or remove from the set, an empty one resets; ":ERRNO"
+// and ":kill" suffixes; SystemCallErrorNumber=; SystemCallArchitectures= (empty resets); SystemCallLog=.
+func Build(t syscalls.Table, as []Assignment, known Known) *Filter {
+	if known == nil {
+		known = syscalls.IsSyscall
+	}
+	f := &Filter{Table: t, entries: map[string]entry{}, removed: map[string]Origin{}, ErrorNumber: ErrnoKill}
+	v := t.Version()
+	for i := range as {
+		a := &as[i]
+		val := strings.TrimSpace(a.Value)
+		switch a.Directive {
+		case "SystemCallFilter":
+			f.parseFilter(a, val, known, v)
+		case "SystemCallErrorNumber":
+			switch {
+			case val == "" || (val == "kill" && v.Major >= 247):
+				f.ErrorNumber, f.ErrorNumberLine = ErrnoKill, a
+			default:
+				n, ok := ParseErrno(val)
+				if !ok || n <= 0 || n > 4095 {
+					f.Warnings = append(f.Warnings, fmt.Sprintf("%s: SystemCallErrorNumber=%s is not valid: systemd ignores it (kill stays)", a.Where(), val))
+					continue
+				}
+				f.ErrorNumber, f.ErrorNumberLine = n, a
+			}
+		case "SystemCallArchitectures":
+			if val == "" {
+				f.Architectures, f.ArchLines = nil, nil
+				continue
+			}
+			f.Architectures = append(f.Architectures, strings.Fields(val)...)
+			f.ArchLines = append(f.ArchLines, a)
+		case "SystemCallLog":
+			f.LogLines = append(f.LogLines, a)
+		}
+	}
+	return f
+}
+
+func (f *Filter) parseFilter(a *Assignment, val string, known Known, v syscalls.Version) {
+	if val == "" {
+		f.Mode, f.ModeLine = ModeNone, nil
+		f.entries, f.removed = map[string]entry{}, map[string]Origin{}
+		return
+	}
+	invert := false
+	if strings.HasPrefix(val, "~") {
+		invert, val = true, val[1:]
+	}
+	if f.Mode == ModeNone {
+		f.ModeLine = a
+		if invert {
+			f.Mode = ModeDeny
+		} else {
+			f.Mode = ModeAllow
+			f.apply("@default", errnoNone, false, Origin{}, known, v, false)
+		}
+	}
+	for _, word := range strings.Fields(val) {
+		name, errno := word, errnoNone
+		if i := strings.IndexByte(word, ':'); i >= 0 {
+			name = word[:i]
+			n, ok := parseErrnoOrAction(word[i+1:], v)
+			if !ok {
+				f.Warnings = append(f.Warnings, fmt.Sprintf("%s: %q: bad error number, systemd ignores the entry", a.Where(), word))
+				continue
+			}
+			errno = n
+		}
+		o := Origin{Assignment: a}
+		if strings.HasPrefix(name, "@") {
+			if _, ok := f.Table.Group(name); !ok {
+				f.Warnings = append(f.Warnings, fmt.Sprintf("%s: unknown group %s in systemd v%s: ignored", a.Where(), name, f.Table.Label()))
+				continue
+			}
+			o.Via = name
+		} else if !known(name) {
+			f.Warnings = append(f.Warnings, fmt.Sprintf("%s: unknown syscall %s: ignored", a.Where(), name))
+			continue
+		}
+		if f.Mode == ModeAllow && !invert && errno != errnoNone && v.Major >= 249 {
+			f.Warnings = append(f.Warnings, fmt.Sprintf("%s: allow-listed system calls cannot take an error number: %q", a.Where(), word))
+		}
+		f.apply(name, errno, invert, o, known, v, true)
+	}
+}
+
+// apply is seccomp_parse_syscall_filter(): put the name (or each member of the group) into the set when
+// the line's sense matches the mode, remove it otherwise.
+func (f *Filter) apply(name string, errno int, invert bool, o Origin, known Known, v syscalls.Version, user bool) {
+	if strings.HasPrefix(name, "@") {
+		g, ok := f.Table.Group(name)
+		if !ok {
+			return
+		}
+		for _, m := range g.Members {
+			f.apply(m.Name, errno, invert, o, known, v, user)
+		}
+		return
+	}
+	if !known(name) {
+		return
+	}
+	allow := f.Mode == ModeAllow
+	put := invert != allow // (!invert) == allow_list
+	// v249+: "~name:ERRNO" after an allow list keeps the entry, with its errno.
+	if allow && invert && errno != errnoNone && v.Major >= 249 {
+		put = true
+	}
+	if put {
+		if allow && !invert {
+			errno = errnoNone // an allow-listed name cannot carry an errno
+		}
+		f.entries[name] = entry{errno: errno, origin: o}
+		delete(f.removed, name)
+		return
+	}
+	if _, ok := f.entries[name]; ok || f.Mode == ModeDeny {
+		f.removed[name] = o
+	}
+	delete(f.entries, name)
+}
+
+// Names returns the set as systemd's D-Bus property SystemCallFilter lists it: sorted names, deny and
+// errno entries as "name:ERRNONAME" ("name:kill").
+func (f *Filter) Names() []string {
+	out := make([]string, 0, len(f.entries))
+	for n, e := range f.entries {
+		switch {
+		case e.errno == ErrnoKill:
+			n += ":kill"
+		case e.errno >= 0:
+			n += ":" + ErrnoName(e.errno)
+		}
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Allowed reports whether the filter lets name through (on the native ABI).
+func (f *Filter) Allowed(name string) bool {
+	e, in := f.entries[name]
+	switch f.Mode {
+	case ModeAllow:
+		return in && e.errno == errnoNone
+	case ModeDeny:
+		return !in
+	}
+	return true
+}
+
+// ParseErrno accepts an errno name (EPERM) or number (1).
+func ParseErrno(s string) (int, bool) {
+	if n, err := strconv.Atoi(s); err == nil {
+		return n, n >= 0 && n <= 4095
+	}
+	for n, name := range errnoNames {
+		if name == s {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+func parseErrnoOrAction(s string, v syscalls.Version) (int, bool) {
+	if s == "kill" && v.Major >= 247 {
+		return ErrnoKill, true
+	}
+	return ParseErrno(s)
+}
+
+// ErrnoName names an errno ("EPERM"), or gives its number.
+func ErrnoName(n int) string {
+	if n == ErrnoKill {
+		return "kill"
+	}
+	if s, ok := errnoNames[n]; ok {
+		return s
+	}
+	return strconv.Itoa(n)
+}
+
+var errnoNames = map[int]string{
+	1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 8: "ENOEXEC", 9: "EBADF",
+	10: "ECHILD", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV",
+	19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 25: "ENOTTY", 26: "ETXTBSY",
+	27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 31: "EMLINK", 32: "EPIPE", 38: "ENOSYS", 95: "EOPNOTSUPP",
+	97: "EAFNOSUPPORT", 117: "EUCLEAN",
+}

@@ -1,0 +1,118 @@
+package fixes
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+var v252 = syscalls.Select(syscalls.Version{Major: 252, Point: 39})
+
+func lines(file string, kv ...string) []Assignment {
+	var out []Assignment
+	for i := 0; i < len(kv); i += 2 {
+		out = append(out, Assignment{Directive: kv[i], Value: kv[i+1], File: file, Line: 3 + i/2})
+	}
+	return out
+}
+
+func TestDenyList(t *testing.T) {
+	f := Build(v252, lines("/etc/systemd/system/a.service", "SystemCallFilter", "~@chown"), nil)
+	if f.Mode != ModeDeny || !slices.Equal(f.Names(), []string{"chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32"}) {
+		t.Fatalf("mode %s names %v", f.Mode, f.Names())
+	}
+	d := f.Decide("fchown", syscalls.ArchX86_64, syscalls.ArchX86_64)
+	if d.Cause != CauseDenyEntry || !d.Kills || d.Origin.Via != "@chown" || d.Origin.Assignment.Line != 3 {
+		t.Errorf("%+v", d)
+	}
+	if d := f.Decide("socket", syscalls.ArchX86_64, syscalls.ArchX86_64); d.Blocked || d.Cause != CauseNotBlocked {
+		t.Errorf("socket: %+v", d)
+	}
+	// Measured on 252: deny ~@chown + drop-in fchown -> ~chown chown32 fchown32 fchownat lchown lchown32.
+	g := f.With(Assignment{Directive: "SystemCallFilter", Value: "fchown"})
+	if !slices.Equal(g.Names(), []string{"chown", "chown32", "fchown32", "fchownat", "lchown", "lchown32"}) {
+		t.Errorf("after drop-in: %v", g.Names())
+	}
+}
+
+func TestAllowListMinusGroup(t *testing.T) {
+	f := Build(v252, lines("/etc/systemd/system/b.service", "SystemCallFilter", "@system-service", "SystemCallFilter", "~@chown"), nil)
+	if f.Mode != ModeAllow || !f.Allowed("socket") || f.Allowed("fchown") || !f.Allowed("brk") {
+		t.Fatalf("mode %s", f.Mode)
+	}
+	d := f.Decide("fchown", syscalls.ArchX86_64, syscalls.ArchX86_64)
+	if d.Cause != CauseRemoved || d.Origin.Assignment.Line != 4 || d.Origin.Via != "@chown" {
+		t.Errorf("%+v", d)
+	}
+	d = f.Decide("ptrace", syscalls.ArchX86_64, syscalls.ArchX86_64)
+	if d.Cause != CauseNotInAllowList || d.Origin.Assignment.Line != 3 || !strings.Contains(d.Explain, "@system-service") {
+		t.Errorf("%+v", d)
+	}
+	fx, alts := Propose(f, []Blocked{{"fchown", syscalls.ArchX86_64, 93}}, syscalls.ArchX86_64, 1)
+	if fx.DropIn != "# written by sysdiag: let the calls the filter blocked through\n[Service]\nSystemCallFilter=fchown\n" ||
+		!slices.Equal(fx.NewlyAllowed, []string{"fchown"}) {
+		t.Errorf("minimal: %+v", fx)
+	}
+	if len(alts) != 2 || alts[0].Label != "group @chown" || len(alts[0].NewlyAllowed) != 7 || !strings.Contains(alts[1].DropIn, "~fchown:EPERM") {
+		t.Errorf("alternatives: %+v", alts)
+	}
+}
+
+func TestResetAndErrno(t *testing.T) {
+	f := Build(v252, lines("x", "SystemCallFilter", "~@mount", "SystemCallFilter", "", "SystemCallFilter", "~@swap:EPERM",
+		"SystemCallErrorNumber", "EACCES"), nil)
+	if f.Mode != ModeDeny || f.Allowed("swapon") || !f.Allowed("mount") {
+		t.Fatalf("reset: %v", f.Names())
+	}
+	if !slices.Contains(f.Names(), "swapon:EPERM") {
+		t.Errorf("names %v", f.Names())
+	}
+	d := f.Decide("swapon", syscalls.ArchX86_64, syscalls.ArchX86_64)
+	if d.Cause != CauseErrnoEntry || d.Kills || d.Errno != 1 || !f.SilentDenials() {
+		t.Errorf("%+v", d)
+	}
+	g := Build(v252, lines("x", "SystemCallFilter", "@system-service", "SystemCallErrorNumber", "EPERM"), nil)
+	if d := g.Decide("ptrace", syscalls.ArchX86_64, syscalls.ArchX86_64); d.Kills || d.Errno != 1 || !g.SilentDenials() {
+		t.Errorf("SystemCallErrorNumber=EPERM: %+v", d)
+	}
+	h := Build(v252, lines("x", "SystemCallFilter", "~@swap", "SystemCallErrorNumber", "log"), nil)
+	if h.ErrorNumber != ErrnoKill || len(h.Warnings) != 1 {
+		t.Errorf("SystemCallErrorNumber=log must be ignored (kill stays): %d %v", h.ErrorNumber, h.Warnings)
+	}
+}
+
+func TestENOSYSAndArchitectures(t *testing.T) {
+	v257 := syscalls.Select(syscalls.Version{Major: 257})
+	f := Build(v257, lines("x", "SystemCallFilter", "@system-service"), nil)
+	// rseq_slice_yield joined @known only in v261: to v257 it is unknown -> ENOSYS, not a kill.
+	if d := f.Decide("rseq_slice_yield", syscalls.ArchX86_64, syscalls.ArchX86_64); d.Cause != CauseENOSYS || d.Kills {
+		t.Errorf("%+v", d)
+	}
+	g := Build(v252, lines("x", "SystemCallArchitectures", "native", "SystemCallFilter", "~@debug"), nil)
+	d := g.Decide("fchown32", syscalls.ArchI386, syscalls.ArchX86_64)
+	if d.Cause != CauseArchitecture || !d.Kills {
+		t.Errorf("%+v", d)
+	}
+	fx, _ := Propose(g, []Blocked{{"fchown32", syscalls.ArchI386, 207}}, syscalls.ArchX86_64, 0)
+	if !strings.Contains(fx.DropIn, "SystemCallArchitectures=x86\n") || strings.Contains(fx.DropIn, "SystemCallFilter=") {
+		t.Errorf("%s", fx.DropIn)
+	}
+}
+
+func TestExposure(t *testing.T) {
+	f := Build(v252, lines("x", "SystemCallFilter", "@system-service"), nil)
+	fx, _ := Propose(f, []Blocked{{"ptrace", syscalls.ArchX86_64, 101}}, syscalls.ArchX86_64, 0)
+	if len(fx.Exposure.Rows) != 1 || fx.Exposure.Rows[0].ID != "SystemCallFilter=~@debug" || fx.Exposure.Rows[0].After != 9 || fx.Exposure.Delta <= 0 {
+		t.Errorf("%+v", fx.Exposure)
+	}
+	// @system-service includes @chown, which @privileged includes: that row is already 9 (NOTES.md §2).
+	if b := rowBadness(f, "@privileged"); b != 9 {
+		t.Errorf("@privileged badness %d", b)
+	}
+	none := Build(v252, nil, nil)
+	if rowBadness(none, "@swap") != 10 {
+		t.Error("no filter must be 10")
+	}
+}
