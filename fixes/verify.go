@@ -184,3 +184,10 @@ func runBPF(prog []bpf.RawInstruction, arch uint32, nr int) (uint32, error) {
 	}
 	return uint32(ret), nil
 }
+
+// LibseccompKnows reports whether this machine's libseccomp resolves name (on any ABI): systemd drops
+// names it cannot resolve, so a filter built for the local manager must too.
+func LibseccompKnows(name string) bool {
+	_, err := seccomp.GetSyscallFromName(name)
+	return err == nil
+}

@@ -37,24 +37,25 @@ type Frame struct {
 
 // Coredump is a systemd-coredump journal entry.
 type Coredump struct {
-	Time      time.Time // COREDUMP_TIMESTAMP (1 s resolution), else the entry's time
-	EntryTime time.Time // __REALTIME_TIMESTAMP: when the entry was written
-	PID       int
-	UID, GID  int
-	Signal    int
-	Unit      string // COREDUMP_UNIT; for a user unit this is user@UID.service
-	UserUnit  string // COREDUMP_USER_UNIT
-	OwnerUID  int    // COREDUMP_OWNER_UID, -1 if absent
-	Slice     string
-	Cgroup    string
-	Exe       string
-	Comm      string
-	Cmdline   string
-	Filename  string // the stored core, "" if none
-	BootID    string
-	Thread    int     // the thread the stack trace is of
-	Frames    []Frame // of the crashing thread
-	Arch      string  // "ELF object binary architecture: AMD x86-64"
+	Time       time.Time // COREDUMP_TIMESTAMP (1 s resolution), else the entry's time
+	EntryTime  time.Time // __REALTIME_TIMESTAMP: when the entry was written
+	PID        int
+	UID, GID   int
+	Signal     int
+	Unit       string // COREDUMP_UNIT; for a user unit this is user@UID.service
+	UserUnit   string // COREDUMP_USER_UNIT
+	OwnerUID   int    // COREDUMP_OWNER_UID, -1 if absent
+	Slice      string
+	Cgroup     string
+	Exe        string
+	Comm       string
+	Cmdline    string
+	Filename   string // the stored core, "" if none
+	BootID     string
+	Invocation string  // INVOCATION_ID from the process's environment (COREDUMP_ENVIRON), "" if absent
+	Thread     int     // the thread the stack trace is of
+	Frames     []Frame // of the crashing thread
+	Arch       string  // "ELF object binary architecture: AMD x86-64"
 }
 
 // ErrNotEntry is returned for an entry of another kind.
@@ -87,6 +88,13 @@ func ParseCoredump(f Fields) (Coredump, error) {
 	c.Unit, c.UserUnit, c.Slice, c.Cgroup = f["COREDUMP_UNIT"], f["COREDUMP_USER_UNIT"], f["COREDUMP_SLICE"], f["COREDUMP_CGROUP"]
 	c.Exe, c.Comm, c.Cmdline, c.Filename = f["COREDUMP_EXE"], f["COREDUMP_COMM"], f["COREDUMP_CMDLINE"], f["COREDUMP_FILENAME"]
 	c.BootID = f["_BOOT_ID"]
+	if env := f["COREDUMP_ENVIRON"]; len(env) <= maxField {
+		for _, kv := range strings.Split(env, "\n") {
+			if id, ok := strings.CutPrefix(kv, "INVOCATION_ID="); ok {
+				c.Invocation = id
+			}
+		}
+	}
 	if m := f["MESSAGE"]; len(m) <= maxField {
 		c.Thread, c.Frames, c.Arch = ParseStack(m)
 	}
@@ -257,4 +265,49 @@ func usecField(f Fields, key string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(us).UTC()
+}
+
+// Invocation is one run of a unit, as its journal entries (UNIT= or USER_UNIT=, with INVOCATION_ID=) tell it.
+type Invocation struct {
+	ID         string
+	Start, End time.Time // first and last entry of the invocation
+	Exits      []UnitExit
+	Result     string // "Failed with result" value; "success" after "Deactivated successfully"
+}
+
+// Invocations groups a unit's journal entries (oldest first) by INVOCATION_ID, oldest first.
+func Invocations(entries []Fields) []Invocation {
+	var out []Invocation
+	idx := map[string]int{}
+	for _, f := range entries {
+		id := invocation(f)
+		if id == "" {
+			continue
+		}
+		t := usecField(f, "__REALTIME_TIMESTAMP")
+		i, ok := idx[id]
+		if !ok {
+			idx[id] = len(out)
+			out = append(out, Invocation{ID: id, Start: t, End: t})
+			i = len(out) - 1
+		}
+		inv := &out[i]
+		if t.Before(inv.Start) {
+			inv.Start = t
+		}
+		if t.After(inv.End) {
+			inv.End = t
+		}
+		switch f["MESSAGE_ID"] {
+		case MessageProcessExit:
+			if e, err := ParseUnitExit(f); err == nil {
+				inv.Exits = append(inv.Exits, e)
+			}
+		case MessageUnitFailed:
+			inv.Result = f["UNIT_RESULT"]
+		case MessageUnitSuccess:
+			inv.Result = "success"
+		}
+	}
+	return out
 }

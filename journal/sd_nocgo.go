@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// Source says which journal to read; see sd.go.
-type Source struct {
-	Dir   string
-	Files []string
-}
-
 // Reader is unavailable without cgo.
 type Reader struct{}
 

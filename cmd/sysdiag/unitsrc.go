@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
+	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+// unitInfo is what sysdiag knows of a unit: its seccomp assignments with provenance, and its state.
+type unitInfo struct {
+	Name       string
+	User       bool
+	Version    syscalls.Version
+	HaveVer    bool
+	Files      []string
+	Assigns    []fixes.Assignment
+	Live       bool     // read from the running manager
+	DBusFilter []string // SystemCallFilter as the manager reports it (expanded names)
+	DBusAllow  bool
+	LoadState  string
+	Invocation string
+	Result     string
+	MainCode   int32 // ExecMainCode: 1 exited, 2 killed, 3 dumped
+	MainStatus int32
+	NeedReload bool
+}
+
+// loadUnitLive asks the running manager (system, or the user's with --user) over D-Bus.
+func loadUnitLive(name string, user bool) (*unitInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := managerConn(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	u := &unitInfo{Name: name, User: user, Live: true}
+	if v, err := conn.GetManagerProperty("Version"); err == nil {
+		if ver, err := syscalls.ParseVersion(strings.Trim(v, `"`)); err == nil {
+			u.Version, u.HaveVer = ver, true
+		}
+	}
+	up, err := conn.GetUnitPropertiesContext(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading unit %s: %w", name, err)
+	}
+	u.LoadState, _ = up["LoadState"].(string)
+	if u.LoadState == "not-found" {
+		return nil, notFoundErr(fmt.Errorf("unit %s not found", name), "check the name with 'systemctl list-units --all'"+userFlag(user))
+	}
+	frag, _ := up["FragmentPath"].(string)
+	if frag != "" {
+		u.Files = append(u.Files, frag)
+	}
+	if d, ok := up["DropInPaths"].([]string); ok {
+		u.Files = append(u.Files, d...)
+	}
+	if b, ok := up["InvocationID"].([]byte); ok && len(b) == 16 {
+		u.Invocation = fmt.Sprintf("%x", b)
+	}
+	u.NeedReload, _ = up["NeedDaemonReload"].(bool)
+	if strings.HasSuffix(name, ".service") {
+		sp, err := conn.GetUnitTypePropertiesContext(ctx, name, "Service")
+		if err == nil {
+			u.Result, _ = sp["Result"].(string)
+			u.MainCode, _ = sp["ExecMainCode"].(int32)
+			u.MainStatus, _ = sp["ExecMainStatus"].(int32)
+			if f, ok := sp["SystemCallFilter"].([]any); ok && len(f) == 2 {
+				u.DBusAllow, _ = f[0].(bool)
+				u.DBusFilter, _ = f[1].([]string)
+			}
+		}
+	}
+	u.Assigns, err = unitfile.ReadAll(os.DirFS("/"), u.Files)
+	if err != nil {
+		return nil, failureErr(fmt.Errorf("reading the unit's files: %w", err), "")
+	}
+	return u, nil
+}
+
+func userFlag(user bool) string {
+	if user {
+		return " --user"
+	}
+	return ""
+}
+
+// managerConn connects to the manager: as root through its private socket (no dbus-daemon needed),
+// else through the bus.
+func managerConn(ctx context.Context, user bool) (*sddbus.Conn, error) {
+	if user {
+		rt := os.Getenv("XDG_RUNTIME_DIR")
+		if rt == "" {
+			rt = fmt.Sprintf("/run/user/%d", os.Getuid())
+		}
+		priv := rt + "/systemd/private"
+		conn, err := sddbus.NewConnection(func() (*godbus.Conn, error) {
+			c, err := godbus.Dial("unix:path="+priv, godbus.WithContext(ctx))
+			if err != nil {
+				return nil, err
+			}
+			if err := c.Auth([]godbus.Auth{godbus.AuthExternal(fmt.Sprint(os.Getuid()))}); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
+		})
+		if err != nil {
+			return nil, failureErr(fmt.Errorf("cannot reach the user manager at %s: %w", priv, err),
+				"run as the unit's user with XDG_RUNTIME_DIR set, or read its files with --root")
+		}
+		return conn, nil
+	}
+	if os.Geteuid() == 0 {
+		if conn, err := sddbus.NewSystemdConnectionContext(ctx); err == nil {
+			return conn, nil
+		}
+	}
+	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return nil, failureErr(fmt.Errorf("cannot reach systemd over D-Bus: %w", err),
+			"is systemd running here? on another machine's files use --root DIR (and --systemd-version)")
+	}
+	return conn, nil
+}
+
+// loadUnitOffline reads a unit's files under root (a copy of another machine's /, or "/").
+func loadUnitOffline(root, name string, user bool) (*unitInfo, error) {
+	fsys := os.DirFS(root)
+	home := "/root"
+	if h, err := os.UserHomeDir(); err == nil && root == "/" {
+		home = h
+	}
+	frag, dropins, err := unitfile.Find(fsys, name, user, home)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, notFoundErr(err, "")
+		}
+		return nil, failureErr(err, "")
+	}
+	u := &unitInfo{Name: name, User: user, Files: append([]string{frag}, dropins...)}
+	u.Assigns, err = unitfile.ReadAll(fsys, u.Files)
+	if err != nil {
+		return nil, failureErr(err, "")
+	}
+	return u, nil
+}

@@ -1,0 +1,641 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
+	"github.com/sysdiag/sysdiag/journal"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+type whyOptions struct {
+	unit           string
+	user           bool
+	root           string
+	since          string
+	systemdVersion string
+	json           bool
+	write          bool
+	sources        sourceFlags
+}
+
+func newWhyCmd() *cobra.Command {
+	opts := &whyOptions{}
+	c := &cobra.Command{
+		Use:   "why UNIT",
+		Short: "Explain why a unit was killed by its seccomp filter, and the drop-in that fixes it",
+		Long: `Explain the latest seccomp kill of UNIT: the blocked syscall(s) with name, number, arch and @groups
+for the unit's systemd version, the calling function from the coredump, the line of the unit file
+that blocked it, and the smallest SystemCallFilter= relaxation as a ready drop-in — verified against
+a libseccomp-built filter — with broader alternatives and what each costs in exposure.
+
+The unit is read from the running manager (D-Bus; --user for the user manager) or, with --root DIR,
+from the unit files under DIR. Evidence comes from the local journal, audit.log and the kernel log,
+or from the source flags. Nothing is written unless --write is given.`,
+		Example: `  $ sysdiag why remote-ssh-agent.service
+  $ sysdiag why --user backup.service --json
+  $ sysdiag why nginx --write
+  $ sysdiag why nginx --root /srv/host1 --systemd-version 255.4 --journal-dir /srv/host1/var/log/journal`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.unit = args[0]
+			return runWhy(c.OutOrStdout(), c.ErrOrStderr(), opts, time.Now())
+		},
+	}
+	c.Flags().BoolVar(&opts.user, "user", false, "the unit is a unit of the calling user's manager (systemctl --user)")
+	c.Flags().StringVar(&opts.root, "root", "", "read the unit's files under this directory instead of asking the running manager")
+	c.Flags().StringVarP(&opts.since, "since", "S", "", "look at every invocation since this time, not only the latest with a kill")
+	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "the unit's systemd version (default: the manager's, or the local systemd)")
+	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	c.Flags().BoolVar(&opts.write, "write", false, "write the proposed drop-in (atomically; never over a file sysdiag did not write)")
+	opts.sources.register(c)
+	return c
+}
+
+// whyResult is the --json shape of `sysdiag why`.
+type whyResult struct {
+	Unit           string         `json:"unit"`
+	User           bool           `json:"user,omitempty"`
+	SystemdVersion string         `json:"systemd_version"`
+	Table          string         `json:"table"`
+	TableNote      string         `json:"table_note"`
+	Invocations    []string       `json:"invocations"`
+	Filter         filterJSON     `json:"filter"`
+	Violations     []whyViolation `json:"violations"`
+	Fix            *fixJSON       `json:"fix,omitempty"`
+	Diagnosis      string         `json:"diagnosis"`
+	Notes          []string       `json:"notes,omitempty"`
+	Sources        []sourceReport `json:"sources"`
+}
+
+type filterJSON struct {
+	Mode          string     `json:"mode"`
+	Lines         []lineJSON `json:"lines"`
+	ErrorNumber   string     `json:"error_number"`
+	Architectures []string   `json:"architectures,omitempty"`
+	SilentDenials bool       `json:"silent_denials"`
+	Warnings      []string   `json:"warnings,omitempty"`
+	MatchesDBus   *bool      `json:"matches_dbus,omitempty"`
+	Files         []string   `json:"files"`
+}
+
+type lineJSON struct {
+	Directive string `json:"directive"`
+	Value     string `json:"value"`
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+}
+
+type whyViolation struct {
+	violationJSON
+	BlockedBy blockedJSON `json:"blocked_by"`
+}
+
+type blockedJSON struct {
+	Cause   string    `json:"cause"`
+	Explain string    `json:"explain"`
+	Line    *lineJSON `json:"line,omitempty"`
+	Via     string    `json:"via,omitempty"`
+	Kills   bool      `json:"kills"`
+	Errno   string    `json:"errno,omitempty"`
+}
+
+type fixJSON struct {
+	altJSON
+	DropinPath   string    `json:"dropin_path"`
+	Verified     bool      `json:"verified"`
+	Verification []string  `json:"verification"`
+	Alternatives []altJSON `json:"alternatives"`
+	Commands     []string  `json:"commands"`
+	Written      bool      `json:"written,omitempty"`
+}
+
+type altJSON struct {
+	Label         string       `json:"label"`
+	Allow         []string     `json:"allow"`
+	Deny          []string     `json:"deny,omitempty"`
+	Architectures []string     `json:"architectures"`
+	Dropin        string       `json:"dropin"`
+	NewlyAllowed  []string     `json:"newly_allowed"`
+	Exposure      exposureJSON `json:"exposure"`
+	Note          string       `json:"note,omitempty"`
+}
+
+type exposureJSON struct {
+	Before float64           `json:"before"`
+	After  float64           `json:"after"`
+	Delta  float64           `json:"delta"`
+	Rows   []fixes.RowChange `json:"rows"`
+}
+
+func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
+	name, err := unitfile.Name(opts.unit)
+	if err != nil {
+		return usageErr(err, "a unit name is like nginx.service or getty@tty1.service")
+	}
+	var since time.Time
+	if opts.since != "" {
+		w, err := parseWindow(opts.since, "", now)
+		if err != nil {
+			return err
+		}
+		since = w.Since
+	}
+
+	// 1. The unit (host: D-Bus or files under --root).
+	var u *unitInfo
+	if opts.root != "" {
+		u, err = loadUnitOffline(opts.root, name, opts.user)
+	} else {
+		u, err = loadUnitLive(name, opts.user)
+	}
+	if err != nil {
+		return err
+	}
+	t, note, err := whyTable(opts, u)
+	if err != nil {
+		return err
+	}
+	var known fixes.Known
+	if opts.root == "" {
+		known = fixes.LibseccompKnows // the manager here resolves names with this libseccomp
+	}
+	filter := fixes.Build(t, u.Assigns, known)
+
+	// 2. The evidence (host: journal, audit.log, kmsg).
+	ev, err := gatherUnit(&opts.sources, u, since)
+	if err != nil {
+		return err
+	}
+	if ev.g != nil && ev.g.journal != nil {
+		defer ev.g.journal.Close()
+	}
+
+	// 3. Diagnosis and fix (pure).
+	res := diagnose(u, filter, t, note, ev)
+	if ev.g != nil {
+		res.Sources = ev.g.reports
+		warnSources(stderr, ev.g.reports, len(res.Violations))
+	}
+
+	// 4. Write, when asked.
+	if opts.write && res.Fix != nil {
+		if err := unitfile.WriteDropIn(res.Fix.DropinPath, res.Fix.Dropin); err != nil {
+			return failureErr(fmt.Errorf("writing the drop-in: %w", err), "write it by hand, or remove the file if it is yours")
+		}
+		res.Fix.Written = true
+	}
+
+	if opts.json {
+		if err := writeJSON(stdout, res); err != nil {
+			return err
+		}
+	} else if err := printWhy(stdout, res, isTerminal(stdout)); err != nil {
+		return err
+	}
+	if len(res.Violations) == 0 {
+		return &cliError{code: exitNotFound, err: fmt.Errorf("no seccomp kill found for %s", name), hint: ""}
+	}
+	return nil
+}
+
+// whyTable picks the group table: --systemd-version, else the manager's version, else the local systemd.
+func whyTable(opts *whyOptions, u *unitInfo) (syscalls.Table, string, error) {
+	if opts.systemdVersion == "" && u.HaveVer {
+		t := syscalls.Select(u.Version)
+		return t, "the manager's " + t.Note(), nil
+	}
+	return systemdTable(opts.systemdVersion)
+}
+
+// unitEvidence is what the sources say about the unit.
+type unitEvidence struct {
+	invocations []journal.Invocation // the ones looked at, oldest first
+	violations  []evidence.Violation
+	g           *gathered
+	lastExit    *journal.UnitExit
+	searched    string
+}
+
+// gatherUnit finds the unit's latest invocation with a seccomp kill (or every one since since) and the
+// violations of that invocation, child processes included: the host step of why.
+func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, error) {
+	ev := &unitEvidence{}
+	useJournal := !sf.any() || sf.journalDir != "" || len(sf.journalFiles) > 0
+	var cores []journal.Coredump
+	var invs []journal.Invocation
+	if useJournal {
+		r, err := journal.Open(journal.Source{Dir: sf.journalDir, Files: sf.journalFiles})
+		if err != nil {
+			return nil, failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
+		}
+		unitField, coreField := "UNIT=", "COREDUMP_UNIT="
+		if u.User {
+			unitField, coreField = "USER_UNIT=", "COREDUMP_USER_UNIT="
+		}
+		var entries []journal.Fields
+		if err := r.Query([]string{unitField + u.Name}, since, time.Time{}, func(f journal.Fields) error {
+			entries = append(entries, f)
+			return nil
+		}); err != nil {
+			r.Close()
+			return nil, failureErr(err, "")
+		}
+		invs = journal.Invocations(entries)
+		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageCoredump, coreField + u.Name}, since, time.Time{}, func(f journal.Fields) error {
+			if c, err := journal.ParseCoredump(f); err == nil && c.Signal == journal.SIGSYS {
+				cores = append(cores, c)
+			}
+			return nil
+		}); err != nil {
+			r.Close()
+			return nil, failureErr(err, "")
+		}
+		r.Close()
+		ev.searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(invs), len(cores), u.Name)
+	}
+	if len(invs) > 0 {
+		last := invs[len(invs)-1]
+		for i := len(last.Exits) - 1; i >= 0; i-- {
+			e := last.Exits[i]
+			ev.lastExit = &e
+			break
+		}
+	}
+
+	// Which invocations had a kill: a SIGSYS coredump in them, or a main process dead of SIGSYS.
+	had := map[string]bool{}
+	for _, c := range cores {
+		if id := invocationOf(c, invs); id != "" {
+			had[id] = true
+		}
+	}
+	for _, inv := range invs {
+		for _, e := range inv.Exits {
+			if e.Killed() {
+				had[inv.ID] = true
+			}
+		}
+	}
+	var chosen []journal.Invocation
+	for i := len(invs) - 1; i >= 0; i-- {
+		if had[invs[i].ID] {
+			chosen = append([]journal.Invocation{invs[i]}, chosen...)
+			if since.IsZero() {
+				break
+			}
+		}
+	}
+	ev.invocations = chosen
+	var w audit.Window
+	switch {
+	case len(chosen) > 0:
+		w = audit.Window{Since: chosen[0].Start.Add(-2 * time.Second), Until: chosen[len(chosen)-1].End.Add(3 * time.Second)}
+	case len(cores) > 0: // the unit's own entries are gone (rotated): the newest coredump alone
+		c := cores[len(cores)-1]
+		w = audit.Window{Since: c.Time.Add(-2 * time.Second), Until: c.EntryTime.Add(3 * time.Second)}
+	case !useJournal && !since.IsZero():
+		w = audit.Window{Since: since}
+	default:
+		return ev, nil
+	}
+	g, err := gather(sf, w, false)
+	if err != nil {
+		return nil, err
+	}
+	ev.g = g
+	ids := map[string]bool{}
+	for _, inv := range chosen {
+		ids[inv.ID] = true
+	}
+	for _, v := range evidence.Merge(g.records, uniqueCores(append(g.cores, cores...)), g.info) {
+		if v.Unit != u.Name || v.UserUnit != u.User || v.Coredump == nil {
+			continue // another unit's kill in the same window never leaks in
+		}
+		if len(ids) > 0 && v.Coredump.Invocation != "" && !ids[v.Coredump.Invocation] {
+			continue
+		}
+		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
+			continue
+		}
+		ev.violations = append(ev.violations, v)
+	}
+	return ev, nil
+}
+
+// uniqueCores drops the second copy of a coredump entry (read both by the unit query and the window query).
+func uniqueCores(cs []journal.Coredump) []journal.Coredump {
+	seen := map[string]bool{}
+	var out []journal.Coredump
+	for _, c := range cs {
+		k := fmt.Sprintf("%s/%d/%d", c.BootID, c.PID, c.EntryTime.UnixMicro())
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// invocationOf finds the invocation a coredump belongs to: by INVOCATION_ID in its environment, else by time.
+func invocationOf(c journal.Coredump, invs []journal.Invocation) string {
+	if c.Invocation != "" {
+		return c.Invocation
+	}
+	for i := len(invs) - 1; i >= 0; i-- {
+		if !c.Time.Before(invs[i].Start.Truncate(time.Second)) && !c.Time.After(invs[i].End.Add(time.Second)) {
+			return invs[i].ID
+		}
+	}
+	return ""
+}
+
+// diagnose turns the unit, its filter and the evidence into the answer. Pure.
+func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *unitEvidence) *whyResult {
+	res := &whyResult{Unit: u.Name, User: u.User, SystemdVersion: t.Requested.String(), Table: t.Label(), TableNote: note,
+		Invocations: []string{}, Violations: []whyViolation{}}
+	for _, inv := range ev.invocations {
+		res.Invocations = append(res.Invocations, inv.ID)
+	}
+	res.Filter = filterJSON{Mode: f.Mode.String(), ErrorNumber: fixes.ErrnoName(f.ErrorNumber), Architectures: f.Architectures,
+		SilentDenials: f.SilentDenials(), Warnings: f.Warnings, Files: u.Files, Lines: []lineJSON{}}
+	for _, a := range u.Assigns {
+		res.Filter.Lines = append(res.Filter.Lines, lineJSON{a.Directive, a.Value, a.File, a.Line})
+	}
+	if u.Live && strings.HasSuffix(u.Name, ".service") {
+		m := sameNames(f.Names(), u.DBusFilter)
+		res.Filter.MatchesDBus = &m
+		if !m {
+			res.Notes = append(res.Notes, "the unit's files and the running manager disagree about SystemCallFilter= (a daemon-reload pending?): the answer follows the files")
+		}
+	}
+	if u.NeedReload {
+		res.Notes = append(res.Notes, "systemd reports NeedDaemonReload=yes for this unit: its files changed since it was loaded")
+	}
+	host := syscalls.HostArch()
+	var blocked []fixes.Blocked
+	for _, v := range ev.violations {
+		wv := whyViolation{violationJSON: toJSON(v, t)}
+		if !v.Known() {
+			wv.BlockedBy = blockedJSON{Cause: "unknown", Explain: "the coredump has no audit record and no readable core file: the syscall is unknown"}
+			res.Violations = append(res.Violations, wv)
+			continue
+		}
+		d := f.Decide(v.Name, v.Arch, host)
+		wv.BlockedBy = blockedJSON{Cause: string(d.Cause), Explain: d.Explain, Via: d.Origin.Via, Kills: d.Kills}
+		if a := d.Origin.Assignment; a != nil {
+			wv.BlockedBy.Line = &lineJSON{a.Directive, a.Value, a.File, a.Line}
+		}
+		if d.Blocked && !d.Kills {
+			wv.BlockedBy.Errno = fixes.ErrnoName(d.Errno)
+		}
+		res.Violations = append(res.Violations, wv)
+		blocked = append(blocked, fixes.Blocked{Name: v.Name, Arch: v.Arch, Nr: v.Syscall})
+	}
+	res.Diagnosis = summary(u, f, res, ev)
+	if len(blocked) == 0 {
+		return res
+	}
+	minimal, alts := fixes.Propose(f, blocked, host, 1)
+	if len(minimal.Allow) == 0 && len(minimal.Architectures) == 0 {
+		return res
+	}
+	home, _ := os.UserHomeDir()
+	fx := &fixJSON{altJSON: altOf(minimal), DropinPath: filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName),
+		Alternatives: []altJSON{}}
+	for _, a := range alts {
+		fx.Alternatives = append(fx.Alternatives, altOf(a))
+	}
+	sc := "systemctl" + userFlag(u.User)
+	fx.Commands = []string{sc + " daemon-reload", sc + " restart " + u.Name}
+	after := f
+	if len(minimal.Allow) > 0 {
+		after = f.With(fixes.Assignment{Directive: "SystemCallFilter", Value: strings.Join(minimal.Allow, " ")})
+	}
+	fx.Verified = true
+	for _, b := range blocked {
+		if d := f.Decide(b.Name, b.Arch, host); d.Cause == fixes.CauseArchitecture {
+			fx.Verified = false
+			fx.Verification = append(fx.Verification, fmt.Sprintf("%s (%s): an architecture change is not checked against BPF", b.Name, b.Arch))
+			continue
+		}
+		vd, err := fixes.Verify(f, after, b.Arch, b.Nr)
+		if err != nil {
+			fx.Verified = false
+			fx.Verification = append(fx.Verification, err.Error())
+			continue
+		}
+		fx.Verification = append(fx.Verification, vd.Detail)
+		if !vd.Verified {
+			fx.Verified = false
+		}
+	}
+	res.Fix = fx
+	return res
+}
+
+func altOf(f fixes.Fix) altJSON {
+	a := altJSON{Label: f.Label, Allow: f.Allow, Deny: f.Deny, Architectures: f.Architectures, Dropin: f.DropIn,
+		NewlyAllowed: f.NewlyAllowed, Note: f.Note,
+		Exposure: exposureJSON{Before: round2(f.Exposure.Before), After: round2(f.Exposure.After), Delta: round2(f.Exposure.Delta), Rows: f.Exposure.Rows}}
+	if a.Allow == nil {
+		a.Allow = []string{}
+	}
+	if a.Architectures == nil {
+		a.Architectures = []string{}
+	}
+	if a.NewlyAllowed == nil {
+		a.NewlyAllowed = []string{}
+	}
+	if a.Exposure.Rows == nil {
+		a.Exposure.Rows = []fixes.RowChange{}
+	}
+	return a
+}
+
+func round2(x float64) float64 { return float64(int(x*100+0.5)) / 100 }
+
+// sameNames compares the model's names with the manager's D-Bus list, ignoring order.
+func sameNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = append([]string(nil), a...), append([]string(nil), b...)
+	sort.Strings(a)
+	sort.Strings(b)
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// summary is the one-paragraph answer, also when nothing was found.
+func summary(u *unitInfo, f *fixes.Filter, res *whyResult, ev *unitEvidence) string {
+	if len(res.Violations) > 0 {
+		var names []string
+		for _, v := range res.Violations {
+			if v.Syscall != "" {
+				names = append(names, v.Syscall)
+			}
+		}
+		return fmt.Sprintf("%s was killed by its seccomp filter: %s blocked", u.Name, strings.Join(uniq(names), ", "))
+	}
+	var parts []string
+	if e := ev.lastExit; e != nil && e.ExitCode == "exited" {
+		switch e.ExitStatus {
+		case 228:
+			parts = append(parts, "its last run ended with status 228/SECCOMP: systemd could not install the filter (not a violation; see the unit's log)")
+		case 232:
+			parts = append(parts, "its last run ended with status 232/ADDRESS_FAMILIES: RestrictAddressFamilies= could not be installed (not a violation)")
+		case 203:
+			parts = append(parts, "its last run ended with status 203/EXEC: the program could not be executed (e.g. \"Exec format error\" for a binary of an ABI this kernel cannot run), before any filter mattered: no SystemCallFilter= or SystemCallArchitectures= change will help")
+		}
+	}
+	if f.Mode == fixes.ModeNone {
+		parts = append(parts, "the unit has no SystemCallFilter=, so seccomp did not kill it")
+	}
+	if f.SilentDenials() {
+		parts = append(parts, fmt.Sprintf("its filter makes denied calls fail with %s instead of killing: such denials leave no audit record and no coredump (systemd loads errno filters without the log flag); to see them, run the unit once with SystemCallErrorNumber= emptied in a drop-in (denials then kill and are recorded), or with $SYSTEMD_LOG_SECCOMP=1 in the manager's environment",
+			errnoWord(f)))
+	}
+	msg := "no seccomp kill found for " + u.Name
+	if ev.searched != "" {
+		msg += " (searched " + ev.searched + ")"
+	}
+	if len(parts) > 0 {
+		msg += ": " + strings.Join(parts, "; ")
+	}
+	return msg
+}
+
+func errnoWord(f *fixes.Filter) string {
+	if f.ErrorNumber != fixes.ErrnoKill {
+		return fixes.ErrnoName(f.ErrorNumber)
+	}
+	return "an errno"
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// isTerminal reports whether w is a terminal (colour and emphasis only then).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
+}
+
+func printWhy(w io.Writer, r *whyResult, tty bool) error {
+	bw := &errWriter{w: w}
+	bold := func(s string) string {
+		if tty {
+			return "\x1b[1m" + s + "\x1b[0m"
+		}
+		return s
+	}
+	fmt.Fprintf(bw, "%s\n", bold(clean(r.Diagnosis)))
+	fmt.Fprintf(bw, "  filter:  %s (systemd %s, table v%s)", r.Filter.Mode, r.SystemdVersion, r.Table)
+	if len(r.Invocations) > 0 {
+		fmt.Fprintf(bw, "; invocation %s", r.Invocations[len(r.Invocations)-1])
+	}
+	fmt.Fprintln(bw)
+	for _, v := range r.Violations {
+		fmt.Fprintln(bw)
+		if v.Syscall == "" {
+			fmt.Fprintf(bw, "  %s: unknown syscall — %s\n", bold("?"), v.BlockedBy.Explain)
+			continue
+		}
+		fmt.Fprintf(bw, "  %s (%s syscall %d", bold(v.Syscall), v.Arch, v.Number)
+		if v.Compat != 0 {
+			fmt.Fprint(bw, ", compat")
+		}
+		fmt.Fprintf(bw, ") at %s\n", v.Time)
+		who := fmt.Sprintf("%s [pid %d]", clean(v.Exe), v.PID)
+		if v.Function != "" {
+			who = "called from " + clean(v.Function) + " in " + who
+		}
+		fmt.Fprintf(bw, "    by:         %s\n", who)
+		if len(v.Groups) > 0 {
+			fmt.Fprintf(bw, "    groups:     %s\n", strings.Join(v.Groups, " · "))
+		}
+		fmt.Fprintf(bw, "    blocked by: %s\n", clean(v.BlockedBy.Explain))
+		fmt.Fprintf(bw, "    action:     %s; seen in %s\n", v.Action, strings.Join(v.Sources, ", "))
+	}
+	for _, n := range append(r.Filter.Warnings, r.Notes...) {
+		fmt.Fprintf(bw, "  note: %s\n", clean(n))
+	}
+	if fx := r.Fix; fx != nil {
+		state := "not verified"
+		if fx.Verified {
+			state = "verified against a libseccomp-built filter"
+		}
+		fmt.Fprintf(bw, "\n%s (%s):\n", bold("Fix"), state)
+		fmt.Fprintf(bw, "  %s\n", fx.DropinPath)
+		for _, l := range strings.Split(strings.TrimRight(fx.Dropin, "\n"), "\n") {
+			fmt.Fprintf(bw, "    %s\n", l)
+		}
+		fmt.Fprintf(bw, "  allows %s\n", costText(fx.altJSON))
+		if fx.Written {
+			fmt.Fprintf(bw, "  written. Now: %s\n", strings.Join(fx.Commands, " && "))
+		} else {
+			fmt.Fprintf(bw, "  then: %s   (or: sysdiag why %s%s --write)\n", strings.Join(fx.Commands, " && "), r.Unit, userFlag(r.User))
+		}
+		if len(fx.Alternatives) > 0 {
+			fmt.Fprintf(bw, "\n%s:\n", bold("Alternatives"))
+			for _, a := range fx.Alternatives {
+				line := strings.Join(a.Allow, " ")
+				if len(a.Deny) > 0 {
+					line = "~" + strings.Join(a.Deny, " ")
+				}
+				fmt.Fprintf(bw, "  %-14s SystemCallFilter=%s — %s\n", a.Label+":", line, costText(a))
+				if a.Note != "" {
+					fmt.Fprintf(bw, "  %-14s %s\n", "", a.Note)
+				}
+			}
+		}
+	}
+	return bw.err
+}
+
+func costText(a altJSON) string {
+	n := len(a.NewlyAllowed)
+	s := fmt.Sprintf("%d syscall", n)
+	if n != 1 {
+		s += "s"
+	}
+	if n > 0 && n <= 8 {
+		s += " (" + strings.Join(a.NewlyAllowed, " ") + ")"
+	}
+	if len(a.Exposure.Rows) == 0 {
+		return s + "; systemd-analyze security: no SystemCallFilter row changes"
+	}
+	var rows []string
+	for _, r := range a.Exposure.Rows {
+		rows = append(rows, fmt.Sprintf("%s %d→%d", r.ID, r.Before, r.After))
+	}
+	return fmt.Sprintf("%s; systemd-analyze security: %s (exposure %+.1f)", s, strings.Join(rows, ", "), a.Exposure.Delta)
+}

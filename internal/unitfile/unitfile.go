@@ -1,0 +1,230 @@
+// Package unitfile reads the seccomp-related assignments of a systemd unit from its unit file and
+// drop-ins, with the file and line of each (go-systemd's unit parser gives the values; the line of each
+// is found by counting the directive's occurrences), finds a unit's files under a root directory the
+// way systemd's search paths do, validates unit names, and names the drop-in path `systemctl edit` uses.
+package unitfile
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/sysdiag/sysdiag/fixes"
+)
+
+// Directives sysdiag reads from [Service] (and the other exec sections).
+var Directives = map[string]bool{
+	"SystemCallFilter": true, "SystemCallErrorNumber": true, "SystemCallArchitectures": true, "SystemCallLog": true,
+}
+
+var execSections = map[string]bool{"Service": true, "Socket": true, "Mount": true, "Swap": true}
+
+// MaxFile bounds a unit file sysdiag reads.
+const MaxFile = 1 << 20
+
+// Parse returns the seccomp assignments of one unit file or drop-in, in order, each with its line.
+func Parse(path string, content []byte) ([]fixes.Assignment, error) {
+	if len(content) > MaxFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFile)
+	}
+	opts, err := unit.DeserializeOptions(bytes.NewReader(content))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	lines := directiveLines(content)
+	seen := map[string]int{}
+	var out []fixes.Assignment
+	for _, o := range opts {
+		if !Directives[o.Name] || !execSections[o.Section] {
+			continue
+		}
+		key := o.Section + "/" + o.Name
+		n := seen[key]
+		seen[key]++
+		line := 0
+		if n < len(lines[key]) {
+			line = lines[key][n]
+		}
+		val := strings.ReplaceAll(o.Value, "\\\n", " ") // a continued line is one value, as systemd joins it
+		out = append(out, fixes.Assignment{Directive: o.Name, Value: strings.TrimSpace(val), File: path, Line: line})
+	}
+	return out, nil
+}
+
+// directiveLines maps "Section/Directive" to the line numbers where it is assigned, in order.
+func directiveLines(content []byte) map[string][]int {
+	out := map[string][]int{}
+	sc := bufio.NewScanner(bytes.NewReader(content))
+	sc.Buffer(make([]byte, 64<<10), MaxFile)
+	section, n, continued := "", 0, false
+	for sc.Scan() {
+		n++
+		raw := sc.Text()
+		line := strings.TrimSpace(raw)
+		wasContinued := continued
+		continued = strings.HasSuffix(line, "\\")
+		if wasContinued {
+			continue
+		}
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+		case line[0] == '[':
+			section = strings.TrimSuffix(strings.TrimPrefix(line, "["), "]")
+		default:
+			if k, _, ok := strings.Cut(line, "="); ok {
+				out[section+"/"+strings.TrimSpace(k)] = append(out[section+"/"+strings.TrimSpace(k)], n)
+			}
+		}
+	}
+	return out
+}
+
+// ReadAll reads the fragment and drop-ins (in systemd's order) and returns every assignment.
+func ReadAll(fsys fs.FS, files []string) ([]fixes.Assignment, error) {
+	var out []fixes.Assignment
+	for _, f := range files {
+		content, err := fs.ReadFile(fsys, strings.TrimPrefix(f, "/"))
+		if err != nil {
+			return nil, err
+		}
+		as, err := Parse(f, content)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, as...)
+	}
+	return out, nil
+}
+
+// SearchPaths are the unit directories of the system or user manager, highest priority first.
+func SearchPaths(user bool, home string) []string {
+	if user {
+		return []string{home + "/.config/systemd/user", "/etc/systemd/user", "/run/systemd/user",
+			"/usr/local/lib/systemd/user", "/usr/lib/systemd/user"}
+	}
+	return []string{"/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
+		"/usr/lib/systemd/system", "/lib/systemd/system"}
+}
+
+// Find locates a unit's fragment and drop-ins under root (an fs.FS of "/"), in load order: the fragment
+// from the highest-priority directory, then every NAME.d/*.conf (and the type-wide "service.d/*.conf"),
+// a file of a higher-priority directory masking one of the same name, sorted by file name.
+func Find(fsys fs.FS, name string, user bool, home string) (fragment string, dropins []string, err error) {
+	paths := SearchPaths(user, home)
+	for _, dir := range paths {
+		p := filepath.Join(dir, name)
+		if fi, err := fs.Stat(fsys, strings.TrimPrefix(p, "/")); err == nil && !fi.IsDir() {
+			fragment = p
+			break
+		}
+	}
+	if fragment == "" {
+		return "", nil, fmt.Errorf("no unit file %s in %s: %w", name, strings.Join(paths, ", "), fs.ErrNotExist)
+	}
+	typ := name[strings.LastIndexByte(name, '.')+1:]
+	byName := map[string]string{}
+	for i := len(paths) - 1; i >= 0; i-- { // lower priority first, so higher ones overwrite
+		for _, d := range []string{name + ".d", typ + ".d"} {
+			dir := filepath.Join(paths[i], d)
+			entries, err := fs.ReadDir(fsys, strings.TrimPrefix(dir, "/"))
+			if err != nil {
+				continue
+			}
+			for _, e := range entries {
+				if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+					byName[e.Name()] = filepath.Join(dir, e.Name())
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		dropins = append(dropins, byName[n])
+	}
+	return fragment, dropins, nil
+}
+
+var unitTypes = map[string]bool{"service": true, "socket": true, "mount": true, "swap": true, "target": true,
+	"timer": true, "path": true, "slice": true, "scope": true, "device": true, "automount": true}
+
+// Name validates a unit name as systemd does (unit_name_is_valid) and adds ".service" to a bare name,
+// as systemctl does.
+func Name(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("empty unit name")
+	}
+	if i := strings.LastIndexByte(s, '.'); i < 0 || !unitTypes[s[i+1:]] {
+		s += ".service"
+	}
+	if len(s) > 255 {
+		return "", fmt.Errorf("unit name too long")
+	}
+	base := s[:strings.LastIndexByte(s, '.')]
+	if base == "" || strings.Count(s, "@") > 1 {
+		return "", fmt.Errorf("invalid unit name %q", s)
+	}
+	for _, c := range base {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(":-_.\\@", c)) {
+			return "", fmt.Errorf("invalid unit name %q: %q is not allowed", s, c)
+		}
+	}
+	return s, nil
+}
+
+// DropInDir is where `systemctl [--user] edit UNIT` puts drop-ins.
+func DropInDir(name string, user bool, home string) string {
+	if user {
+		return filepath.Join(home, ".config/systemd/user", name+".d")
+	}
+	return filepath.Join("/etc/systemd/system", name+".d")
+}
+
+// DropInName is sysdiag's drop-in file name: it sorts after the usual names, so its relaxation comes
+// after the lines it relaxes.
+const DropInName = "zz-sysdiag.conf"
+
+// Marker starts every file sysdiag writes; sysdiag overwrites no file without it.
+const Marker = "# written by sysdiag"
+
+// WriteDropIn writes content to path atomically (temporary file + rename), creating the directory,
+// refusing to replace a file sysdiag did not write.
+func WriteDropIn(path, content string) error {
+	if old, err := os.ReadFile(path); err == nil && !bytes.HasPrefix(old, []byte(Marker)) {
+		return fmt.Errorf("%s exists and was not written by sysdiag: not replacing it", path)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".sysdiag-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
