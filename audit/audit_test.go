@@ -232,3 +232,31 @@ func TestParseFieldsRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestE2ECaptures(t *testing.T) {
+	// Refreshed by the real-systemd tests: auditd ENRICHED with a binary at a path with a space.
+	lines := readLines(t, "testdata/e2e-auditd-enriched-hexexe-swapon.audit.log")
+	r, err := ParseLogLine(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Exe != "/opt/sysdiag-e2e/my app/probe" || r.Name != "swapon" || r.Action != ActionKillProcess {
+		t.Errorf("%+v", r)
+	}
+	f, err := os.Open("testdata/e2e-deny-fchown.journal-audit.export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	err = journal.ReadExport(f, func(fl journal.Fields) error {
+		r, err := FromJournal(fl)
+		if err == nil && r.Name == "fchown" && r.Source == "journal-audit" && r.Serial != 0 {
+			n++
+		}
+		return err
+	})
+	if err != nil || n != 1 {
+		t.Errorf("journal-audit capture: %d records, %v", n, err)
+	}
+}

@@ -219,10 +219,14 @@ func (f *Filter) apply(name string, errno int, invert bool, o Origin, known Know
 }
 
 // Names returns the set as systemd's D-Bus property SystemCallFilter lists it: sorted names, deny and
-// errno entries as "name:ERRNONAME" ("name:kill").
+// errno entries as "name:ERRNONAME" ("name:kill"). Like systemd (property_get_syscall_filter), an allow
+// list's errno entries are left out, though they are in the loaded filter.
 func (f *Filter) Names() []string {
 	out := make([]string, 0, len(f.entries))
 	for n, e := range f.entries {
+		if f.Mode == ModeAllow && e.errno != errnoNone {
+			continue
+		}
 		switch {
 		case e.errno == ErrnoKill:
 			n += ":kill"

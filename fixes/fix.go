@@ -3,6 +3,7 @@ package fixes
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -45,8 +46,9 @@ type RowChange struct {
 
 // Propose returns the minimal fix for the blocked calls — the fewest syscalls newly allowed — and its
 // alternatives: the smallest group containing each name, and (where the calls can fail instead of
-// killing) an errno variant. host is the machine's native ABI.
-func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int) (Fix, []Fix) {
+// killing) an errno variant. host is the machine's native ABI. keep lists what an earlier drop-in of
+// sysdiag's already allows: the new drop-in replaces that file, so it carries those names on.
+func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, keep []string) (Fix, []Fix) {
 	var names, arches []string
 	seen := map[string]bool{}
 	for _, b := range blocked {
@@ -65,7 +67,16 @@ func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int) (Fi
 			}
 		}
 	}
-	minimal := f.relax("minimal", names, arches)
+	withKeep := func(add []string) []string {
+		var out []string
+		for _, k := range keep {
+			if !slices.Contains(add, k) {
+				out = append(out, k)
+			}
+		}
+		return append(out, add...)
+	}
+	minimal := f.relax("minimal", withKeep(names), arches)
 	var alts []Fix
 	// The smallest group for each name (not @default, not @known: those are not relaxations one picks).
 	var groups []string
@@ -81,7 +92,7 @@ func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int) (Fi
 		}
 	}
 	if len(groups) > 0 {
-		g := f.relax("group "+strings.Join(groups, " "), groups, arches)
+		g := f.relax("group "+strings.Join(groups, " "), withKeep(groups), arches)
 		if len(g.NewlyAllowed) > len(minimal.NewlyAllowed) {
 			alts = append(alts, g)
 		}

@@ -24,7 +24,7 @@ func TestVerify(t *testing.T) {
 		{"aarch64", lines("x", "SystemCallFilter", "~@network-io"), "socket", syscalls.ArchAARCH64, 198, "kill-process"},
 	} {
 		f := Build(v252, c.as, nil)
-		fx, _ := Propose(f, []Blocked{{c.sc, c.arch, c.nr}}, syscalls.ArchX86_64, 0)
+		fx, _ := Propose(f, []Blocked{{c.sc, c.arch, c.nr}}, syscalls.ArchX86_64, 0, nil)
 		after := f.With(Assignment{Directive: "SystemCallFilter", Value: fx.Allow[0]})
 		v, err := Verify(f, after, c.arch, c.nr)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func readJSONFixture(t *testing.T, path string) []Fields {
@@ -144,5 +145,46 @@ func TestReadCoreSigInfo(t *testing.T) {
 	}
 	if _, err := ParseCoreSigInfo([]byte("\x7fELF garbage")); err == nil {
 		t.Error("garbage accepted")
+	}
+}
+
+func TestE2ECaptureInvocation(t *testing.T) {
+	cds := readJSONFixture(t, "testdata/e2e-deny-fchown.coredump.json")
+	exits := readExportFixture(t, "testdata/e2e-deny-fchown.exit.export")
+	if len(cds) != 1 || len(exits) != 1 {
+		t.Fatalf("%d coredumps, %d exits", len(cds), len(exits))
+	}
+	c, err := ParseCoredump(cds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := ParseUnitExit(exits[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The coredump's environment carries the invocation id systemd gave the process.
+	if c.Invocation == "" || c.Invocation != e.InvocationID || c.Unit != e.Unit {
+		t.Errorf("coredump invocation %q unit %q; exit %q %q", c.Invocation, c.Unit, e.InvocationID, e.Unit)
+	}
+	invs := Invocations(exits)
+	if len(invs) != 1 || invs[0].ID != e.InvocationID || len(invs[0].Exits) != 1 {
+		t.Errorf("%+v", invs)
+	}
+}
+
+func TestMemoryQuery(t *testing.T) {
+	m, err := LoadExport("../testdata/example/journal.export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	m.Query([]string{"MESSAGE_ID=" + MessageCoredump, "COREDUMP_UNIT=remote-ssh-agent.service"}, time.Time{}, time.Time{}, func(Fields) error { n++; return nil })
+	if n != 1 {
+		t.Errorf("%d coredumps in the example", n)
+	}
+	n = 0
+	m.Query([]string{"_TRANSPORT=audit"}, time.Unix(4000000000, 0), time.Time{}, func(Fields) error { n++; return nil })
+	if n != 0 {
+		t.Errorf("since the future: %d entries", n)
 	}
 }

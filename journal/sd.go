@@ -3,7 +3,6 @@
 package journal
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -37,9 +36,6 @@ func Open(src Source) (*Reader, error) {
 
 // Close releases the journal.
 func (r *Reader) Close() error { return r.j.Close() }
-
-// ErrStop, returned by a Query callback, ends the query without an error.
-var ErrStop = errors.New("stop query")
 
 // Query calls fn, oldest first, for each entry that has every "FIELD=value" of matches and whose time
 // lies in [since, until] (zero bounds are open). Matching happens inside sd-journal on its field index:

@@ -10,9 +10,6 @@ import (
 // Reader is unavailable without cgo.
 type Reader struct{}
 
-// ErrStop ends a query.
-var ErrStop = errors.New("stop query")
-
 // Open fails: sysdiag was built without cgo, so it cannot load libsystemd.
 func Open(Source) (*Reader, error) {
 	return nil, errors.New("this sysdiag was built without cgo and cannot read the journal")

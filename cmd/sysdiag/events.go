@@ -95,7 +95,7 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 	if err != nil {
 		return err
 	}
-	g, err := gather(&opts.sources, w, false)
+	g, err := gather(&opts.sources, w, false, nil)
 	if err != nil {
 		return err
 	}

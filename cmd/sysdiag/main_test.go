@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,6 +32,12 @@ func TestScripts(t *testing.T) {
 			path := env.Getenv("PATH")
 			bindir, _, _ := strings.Cut(path, string(os.PathListSeparator))
 			env.Setenv("BINDIR", bindir)
+			// $EXAMPLE is the bundled real capture (testdata/example): a unit tree and its journal export.
+			ex, err := filepath.Abs("../../testdata/example")
+			if err != nil {
+				return err
+			}
+			env.Setenv("EXAMPLE", ex)
 			return nil
 		},
 	})

@@ -20,7 +20,7 @@ type sourceFlags struct {
 	journalDir   string
 	journalFiles []string
 	kmsg         []string
-	noJournal    bool
+	exports      []string
 }
 
 func (s *sourceFlags) register(c *cobra.Command) {
@@ -28,10 +28,30 @@ func (s *sourceFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&s.journalDir, "journal-dir", "", "read the journal files in this directory (like journalctl -D)")
 	c.Flags().StringArrayVar(&s.journalFiles, "journal-file", nil, "read this journal file (repeatable; like journalctl --file)")
 	c.Flags().StringArrayVar(&s.kmsg, "kmsg", nil, "read kernel-log text (dmesg output) from this file (repeatable)")
+	c.Flags().StringArrayVar(&s.exports, "journal-export", nil, "read `journalctl -o export` text from this file (repeatable)")
 }
 
 func (s *sourceFlags) any() bool {
-	return len(s.auditLogs) > 0 || s.journalDir != "" || len(s.journalFiles) > 0 || len(s.kmsg) > 0
+	return len(s.auditLogs) > 0 || s.journalDir != "" || len(s.journalFiles) > 0 || len(s.kmsg) > 0 || len(s.exports) > 0
+}
+
+// wantsJournal reports whether a journal is among the sources.
+func (s *sourceFlags) wantsJournal() bool {
+	return !s.any() || s.journalDir != "" || len(s.journalFiles) > 0 || len(s.exports) > 0
+}
+
+// openJournal opens the journal the flags name: exported text, a directory, files, or the local one.
+func (s *sourceFlags) openJournal() (journal.Querier, string, error) {
+	if len(s.exports) > 0 {
+		m, err := journal.LoadExport(s.exports...)
+		return m, "journal export " + strings.Join(s.exports, ", "), err
+	}
+	src := journal.Source{Dir: s.journalDir, Files: s.journalFiles}
+	r, err := journal.Open(src)
+	if err != nil {
+		return nil, src.String(), err
+	}
+	return r, src.String(), nil
 }
 
 // sourceReport says what one source gave.
@@ -53,7 +73,7 @@ type gathered struct {
 	results []journal.UnitResult
 	info    evidence.CoreInfo
 	reports []sourceReport
-	journal *journal.Reader // open when a journal was read; the caller closes it
+	journal journal.Querier // open when a journal was read; the caller closes it
 }
 
 const (
@@ -62,8 +82,9 @@ const (
 	slack = time.Minute
 )
 
-// gather reads every source for window w: the one place the evidence commands touch the host.
-func gather(sf *sourceFlags, w audit.Window, wantExits bool) (*gathered, error) {
+// gather reads every source for window w: the one place the evidence commands touch the host. jr is a
+// journal the caller already opened (nil: gather opens the one the flags name).
+func gather(sf *sourceFlags, w audit.Window, wantExits bool, jr journal.Querier) (*gathered, error) {
 	g := &gathered{info: evidence.CoreInfo{}}
 	defaults := !sf.any()
 	addRecord := func(r audit.Record) error { g.records = append(g.records, r); return nil }
@@ -104,10 +125,18 @@ func gather(sf *sourceFlags, w audit.Window, wantExits bool) (*gathered, error) 
 		g.reports = append(g.reports, rep)
 	}
 
-	if defaults || sf.journalDir != "" || len(sf.journalFiles) > 0 {
-		src := journal.Source{Dir: sf.journalDir, Files: sf.journalFiles}
-		rep := sourceReport{Name: "journal", Path: src.String(), Default: defaults}
-		if err := g.readJournal(src, w, wantExits, &rep); err != nil {
+	if sf.wantsJournal() {
+		rep := sourceReport{Name: "journal", Default: defaults}
+		r, name, err := jr, "the journal", error(nil)
+		if r == nil {
+			r, name, err = sf.openJournal()
+		}
+		rep.Path = name
+		if err == nil {
+			g.journal = r
+			err = g.readJournal(r, w, wantExits, &rep)
+		}
+		if err != nil {
 			rep.Error = describe(err)
 		}
 		g.reports = append(g.reports, rep)
@@ -124,12 +153,7 @@ func gather(sf *sourceFlags, w audit.Window, wantExits bool) (*gathered, error) 
 	return g, nil
 }
 
-func (g *gathered) readJournal(src journal.Source, w audit.Window, wantExits bool, rep *sourceReport) error {
-	r, err := journal.Open(src)
-	if err != nil {
-		return err
-	}
-	g.journal = r
+func (g *gathered) readJournal(r journal.Querier, w audit.Window, wantExits bool, rep *sourceReport) error {
 	since, until := w.Since, w.Until
 	if !since.IsZero() {
 		since = since.Add(-slack)

@@ -188,8 +188,11 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 		warnSources(stderr, ev.g.reports, len(res.Violations))
 	}
 
-	// 4. Write, when asked.
+	// 4. Write, when asked (under --root, into that tree).
 	if opts.write && res.Fix != nil {
+		if opts.root != "" {
+			res.Fix.DropinPath = filepath.Join(opts.root, res.Fix.DropinPath)
+		}
 		if err := unitfile.WriteDropIn(res.Fix.DropinPath, res.Fix.Dropin); err != nil {
 			return failureErr(fmt.Errorf("writing the drop-in: %w", err), "write it by hand, or remove the file if it is yours")
 		}
@@ -231,11 +234,13 @@ type unitEvidence struct {
 // violations of that invocation, child processes included: the host step of why.
 func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, error) {
 	ev := &unitEvidence{}
-	useJournal := !sf.any() || sf.journalDir != "" || len(sf.journalFiles) > 0
+	useJournal := sf.wantsJournal()
 	var cores []journal.Coredump
 	var invs []journal.Invocation
+	var jr journal.Querier
 	if useJournal {
-		r, err := journal.Open(journal.Source{Dir: sf.journalDir, Files: sf.journalFiles})
+		r, _, err := sf.openJournal()
+		jr = r
 		if err != nil {
 			return nil, failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
 		}
@@ -248,7 +253,6 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 			entries = append(entries, f)
 			return nil
 		}); err != nil {
-			r.Close()
 			return nil, failureErr(err, "")
 		}
 		invs = journal.Invocations(entries)
@@ -258,10 +262,8 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 			}
 			return nil
 		}); err != nil {
-			r.Close()
 			return nil, failureErr(err, "")
 		}
-		r.Close()
 		ev.searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(invs), len(cores), u.Name)
 	}
 	if len(invs) > 0 {
@@ -307,9 +309,12 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 	case !useJournal && !since.IsZero():
 		w = audit.Window{Since: since}
 	default:
+		if jr != nil {
+			jr.Close()
+		}
 		return ev, nil
 	}
-	g, err := gather(sf, w, false)
+	g, err := gather(sf, w, false, jr)
 	if err != nil {
 		return nil, err
 	}
@@ -406,13 +411,20 @@ func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *u
 	if len(blocked) == 0 {
 		return res
 	}
-	minimal, alts := fixes.Propose(f, blocked, host, 1)
+	home, _ := os.UserHomeDir()
+	dropin := filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName)
+	// An earlier drop-in of sysdiag's is replaced by the new one: carry what it allowed.
+	var keep []string
+	for _, a := range u.Assigns {
+		if a.File == dropin && a.Directive == "SystemCallFilter" && !strings.HasPrefix(a.Value, "~") {
+			keep = append(keep, strings.Fields(a.Value)...)
+		}
+	}
+	minimal, alts := fixes.Propose(f, blocked, host, 1, keep)
 	if len(minimal.Allow) == 0 && len(minimal.Architectures) == 0 {
 		return res
 	}
-	home, _ := os.UserHomeDir()
-	fx := &fixJSON{altJSON: altOf(minimal), DropinPath: filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName),
-		Alternatives: []altJSON{}}
+	fx := &fixJSON{altJSON: altOf(minimal), DropinPath: dropin, Alternatives: []altJSON{}}
 	for _, a := range alts {
 		fx.Alternatives = append(fx.Alternatives, altOf(a))
 	}

@@ -76,6 +76,14 @@ func TestEventsAuditdHexExe(t *testing.T) {
 	if updating {
 		writeFixture(t, "../../audit/testdata/e2e-auditd-enriched-hexexe-swapon.audit.log", line+"\n")
 	}
+	// why, with auditd running: the same kill from audit.log, and a fix that works.
+	w, _ := why(t, unit, false)
+	if len(w.Violations) != 1 || !has(w.Violations[0].Sources, "audit.log") || w.Violations[0].Exe != probeSp || w.Violations[0].Syscall != "swapon" {
+		t.Fatalf("why: %+v", w)
+	}
+	if _, res := writeAndRestart(t, unit, false); res != "success" {
+		t.Errorf("after the drop-in: Result=%s", res)
+	}
 }
 
 // SystemCallLog= lets the call through and logs it with code=0x7ffc0000: events reports action "log".
