@@ -21,6 +21,7 @@ go vet ./...
 echo "== fuzz (${FUZZTIME:-5s} each)"
 # A fuzzer that finds a crash writes it to testdata/fuzz/FuzzX/ and fails: that fails the run. A run that
 # fails without writing an input (the fuzzing engine's own hiccup) is retried once.
+count_files() { if [ -d "$1" ]; then ls "$1" | wc -l; else echo 0; fi; }
 fuzz_one() { # pkg fn
   local out rc=0
   out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-5s}" "$1" 2>&1) || rc=$?
@@ -31,9 +32,9 @@ fuzz_one() { # pkg fn
 for f in $(grep -l '^func Fuzz' $(git ls-files '*_test.go')); do
   pkg=./$(dirname "$f")
   for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
-    before=$(ls "$pkg/testdata/fuzz/$fn" 2>/dev/null | wc -l)
+    before=$(count_files "$pkg/testdata/fuzz/$fn")
     if ! fuzz_one "$pkg" "$fn"; then
-      after=$(ls "$pkg/testdata/fuzz/$fn" 2>/dev/null | wc -l)
+      after=$(count_files "$pkg/testdata/fuzz/$fn")
       if [ "$after" != "$before" ]; then echo "FAIL: $fn in $pkg found a crash (see $pkg/testdata/fuzz/$fn)" >&2; exit 1; fi
       echo "retrying $fn once (no crashing input was written)" >&2
       fuzz_one "$pkg" "$fn" || { echo "FAIL: $fn in $pkg" >&2; exit 1; }

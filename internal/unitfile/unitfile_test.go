@@ -1,0 +1,101 @@
+package unitfile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func TestParseLinesAndContinuations(t *testing.T) {
+	src := "[Unit]\nDescription=x\nSystemCallFilter=@ignored-outside-service\n\n[Service]\n# comment\nExecStart=/bin/true\n" +
+		"SystemCallFilter=@system-service\nSystemCallFilter=~@chown \\\n   @mount\nSystemCallErrorNumber=EPERM\n" +
+		"[Install]\nWantedBy=multi-user.target\n"
+	as, err := Parse("/etc/systemd/system/x.service", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 3 {
+		t.Fatalf("%+v", as)
+	}
+	if as[0].Line != 8 || as[0].Value != "@system-service" || as[1].Line != 9 || strings.Join(strings.Fields(as[1].Value), " ") != "~@chown @mount" {
+		t.Errorf("%+v", as)
+	}
+	if as[2].Directive != "SystemCallErrorNumber" || as[2].Line != 11 {
+		t.Errorf("%+v", as[2])
+	}
+}
+
+func TestFindOrder(t *testing.T) {
+	fsys := fstest.MapFS{
+		"usr/lib/systemd/system/a.service":             {Data: []byte("[Service]\nSystemCallFilter=~@swap\n")},
+		"etc/systemd/system/a.service":                 {Data: []byte("[Service]\nSystemCallFilter=~@mount\n")},
+		"usr/lib/systemd/system/a.service.d/10-x.conf": {Data: []byte("[Service]\n")},
+		"etc/systemd/system/a.service.d/10-x.conf":     {Data: []byte("[Service]\n")},
+		"run/systemd/system/a.service.d/05-y.conf":     {Data: []byte("[Service]\n")},
+		"etc/systemd/system/service.d/99-all.conf":     {Data: []byte("[Service]\n")},
+	}
+	frag, drops, err := Find(fsys, "a.service", false, "/root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/run/systemd/system/a.service.d/05-y.conf /etc/systemd/system/a.service.d/10-x.conf /etc/systemd/system/service.d/99-all.conf"
+	if frag != "/etc/systemd/system/a.service" || strings.Join(drops, " ") != want {
+		t.Errorf("fragment %s, drop-ins %v", frag, drops)
+	}
+	if _, _, err := Find(fsys, "b.service", false, "/root"); err == nil {
+		t.Error("missing unit found")
+	}
+}
+
+func TestName(t *testing.T) {
+	for in, want := range map[string]string{"nginx": "nginx.service", "getty@tty1.service": "getty@tty1.service",
+		"foo.socket": "foo.socket", "a-b_c:d.service": "a-b_c:d.service", "x.y": "x.y.service"} {
+		if got, err := Name(in); err != nil || got != want {
+			t.Errorf("Name(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "a/b.service", "../x.service", "a b", "x\x1b.service", ".service", "a@b@c.service"} {
+		if got, err := Name(bad); err == nil {
+			t.Errorf("Name(%q) = %q", bad, got)
+		}
+	}
+}
+
+func TestWriteDropIn(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.service.d", DropInName)
+	if err := WriteDropIn(p, Marker+"\n[Service]\nSystemCallFilter=a\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteDropIn(p, Marker+"\n[Service]\nSystemCallFilter=b\n"); err != nil {
+		t.Fatalf("replacing sysdiag's own file: %v", err)
+	}
+	os.WriteFile(p, []byte("[Service]\nUser=me\n"), 0o644)
+	if err := WriteDropIn(p, Marker+"\n"); err == nil {
+		t.Error("replaced a file sysdiag did not write")
+	}
+	if raw, _ := os.ReadFile(p); string(raw) != "[Service]\nUser=me\n" {
+		t.Errorf("foreign file changed: %q", raw)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "x.service.d", ".sysdiag-*")); len(m) != 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("[Service]\nSystemCallFilter=~@chown \\\n @mount\n")
+	f.Add("[Service]\nSystemCallFilter=\n[X]\n=\\")
+	f.Fuzz(func(t *testing.T, s string) {
+		as, err := Parse("/x.service", []byte(s))
+		if err != nil && as != nil {
+			t.Fatal("error with assignments")
+		}
+		for _, a := range as {
+			if a.Line < 0 {
+				t.Fatalf("%+v", a)
+			}
+		}
+	})
+}
