@@ -115,11 +115,7 @@ func ReadLogFile(path string, w Window, fn func(Record) error) (Stats, error) {
 			return Stats{}, err
 		}
 	}
-	var r io.Reader = f
-	if fi.Mode().IsRegular() {
-		r = io.NewSectionReader(f, start, fi.Size()-start)
-	}
-	return Scan(r, func(rec Record) error {
+	filter := func(rec Record) error {
 		if !w.Until.IsZero() && rec.Time.After(w.Until.Add(disorder)) {
 			return ErrStop
 		}
@@ -127,7 +123,14 @@ func ReadLogFile(path string, w Window, fn func(Record) error) (Stats, error) {
 			return nil
 		}
 		return fn(rec)
-	})
+	}
+	if fi.Mode().IsRegular() {
+		if st, err, ok := scanFileMapped(f, start, fi.Size(), filter); ok {
+			return st, err
+		}
+		return Scan(io.NewSectionReader(f, start, fi.Size()-start), filter)
+	}
+	return Scan(f, filter)
 }
 
 // FindOffset returns the offset of the first line whose audit timestamp is not before t, in a log whose
