@@ -21,16 +21,18 @@ import (
 )
 
 var (
-	bed      *testbed.Bed
-	sysdiag  string // the sysdiag binary under test
-	probe    string // /opt/sysdiag-e2e/bin/probe
-	probeSp  string // the same binary at a path with a space: audit hex-encodes its exe
-	skipWhy  string
-	unitDir  = "/etc/systemd/system"
-	userDir  = "/etc/systemd/user"
-	e2eRoot  = "/opt/sysdiag-e2e"
-	timings  = map[string]time.Duration{}
-	updating = os.Getenv("SYSDIAG_UPDATE_FIXTURES") == "1"
+	bed     *testbed.Bed
+	sysdiag string // the sysdiag binary under test
+	probe   string // /opt/sysdiag-e2e/bin/probe
+	probeSp string // the same binary at a path with a space: audit hex-encodes its exe
+	skipWhy string
+	unitDir = "/etc/systemd/system"
+	userDir = "/etc/systemd/user"
+	e2eRoot = "/opt/sysdiag-e2e"
+	timings = map[string]time.Duration{}
+	// suiteStart bounds what the suite looks at in the (persistent, shared) journal.
+	suiteStart = time.Now()
+	updating   = os.Getenv("SYSDIAG_UPDATE_FIXTURES") == "1"
 )
 
 func TestMain(m *testing.M) {

@@ -211,6 +211,13 @@ func TestWhyChildKilled(t *testing.T) {
 	if code != 0 || len(w.Violations) != 1 || w.Violations[0].Exe != "/usr/bin/chown" || w.Violations[0].Syscall != "fchownat" {
 		t.Fatalf("exit %d %+v", code, w)
 	}
+	since2 := time.Now()
+	if _, res := writeAndRestart(t, unit, false); res != "success" {
+		t.Errorf("after the drop-in: Result=%s", res)
+	}
+	if n := coredumpsSince(t, since2, unit); n != 0 {
+		t.Errorf("the child still dies after the drop-in (%d coredumps)", n)
+	}
 }
 
 func TestWhyUserUnit(t *testing.T) {
@@ -259,6 +266,18 @@ func TestWhyKilledTwice(t *testing.T) {
 	if len(all.Violations) != 2 || len(all.Invocations) != 2 {
 		t.Errorf("--since: %+v", all)
 	}
+	// The fix of the last kill gets the unit past swapon; fchown is still blocked, and why then names it.
+	since3 := time.Now()
+	if _, res := writeAndRestart(t, unit, false); res != "success" {
+		t.Errorf("after the drop-in: Result=%s", res)
+	}
+	os.WriteFile(mode, []byte("fchown"), 0o644)
+	run(t, unit, false)
+	waitCore(t, since3, unit, false)
+	w, _ = why(t, unit, false)
+	if len(w.Violations) != 1 || w.Violations[0].Syscall != "fchown" || w.Fix == nil || strings.Join(w.Fix.Allow, " ") != "swapon fchown" {
+		t.Errorf("after swapon was allowed: %+v", w)
+	}
 }
 
 // SystemCallErrorNumber=EPERM: the denial fails silently; why says so and exits 1.
@@ -299,4 +318,21 @@ func TestWhyNoLeak(t *testing.T) {
 	if len(w.Violations) != 1 || w.Violations[0].Syscall != "swapon" {
 		t.Errorf("%s: %+v", b, w)
 	}
+	for _, u := range []string{a, b} {
+		if _, res := writeAndRestart(t, u, false); res != "success" {
+			t.Errorf("%s after the drop-in: Result=%s", u, res)
+		}
+	}
+}
+
+func coredumpsSince(t *testing.T, since time.Time, unit string) int {
+	t.Helper()
+	r, err := journal.Open(journal.Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	r.Query([]string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_UNIT=" + unit}, since, time.Time{}, func(journal.Fields) error { n++; return nil })
+	return n
 }
