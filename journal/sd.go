@@ -3,6 +3,7 @@
 package journal
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -85,4 +86,39 @@ func (r *Reader) Query(matches []string, since, until time.Time, fn func(Fields)
 			return err
 		}
 	}
+}
+
+// Follow calls fn for each new entry with every match, from now on, until ctx is done (journalctl -f).
+func (r *Reader) Follow(ctx context.Context, matches []string, fn func(Fields) error) error {
+	r.j.FlushMatches()
+	for _, m := range matches {
+		if err := r.j.AddMatch(m); err != nil {
+			return fmt.Errorf("journal match %q: %w", m, err)
+		}
+	}
+	if err := r.j.SeekTail(); err != nil {
+		return err
+	}
+	if _, err := r.j.Previous(); err != nil { // position on the last entry: Next gives only new ones
+		return err
+	}
+	for ctx.Err() == nil {
+		n, err := r.j.Next()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", r.src, err)
+		}
+		if n == 0 {
+			r.j.Wait(250 * time.Millisecond)
+			continue
+		}
+		e, err := r.j.GetEntry()
+		if err != nil {
+			return err
+		}
+		e.Fields["__REALTIME_TIMESTAMP"] = strconv.FormatUint(e.RealtimeTimestamp, 10)
+		if err := fn(e.Fields); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@
 package journal
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -18,5 +19,9 @@ func Open(Source) (*Reader, error) {
 func (r *Reader) Close() error { return nil }
 
 func (r *Reader) Query([]string, time.Time, time.Time, func(Fields) error) error {
+	return errors.New("no journal support")
+}
+
+func (r *Reader) Follow(context.Context, []string, func(Fields) error) error {
 	return errors.New("no journal support")
 }

@@ -1,0 +1,487 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/elastic/go-libaudit/v2"
+	"github.com/spf13/cobra"
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/cgroup"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
+	"github.com/sysdiag/sysdiag/journal"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+type watchOptions struct {
+	unit, syscall  string
+	action         string
+	since          string
+	root           string
+	systemdVersion string
+	source         string
+	auditLog       string
+	json           bool
+}
+
+func newWatchCmd() *cobra.Command {
+	opts := &watchOptions{}
+	c := &cobra.Command{
+		Use:   "watch",
+		Short: "Follow seccomp violations live, attribute them to units and diagnose each",
+		Long: `Follow the kernel's SECCOMP records as they happen and print, per violation, the unit, the syscall
+with its group, what blocked it and the drop-in that would fix it. Repeats of the same (unit, syscall)
+are folded into a count; Ctrl-C (or SIGTERM) prints a summary per unit.
+
+Sources, in order of preference (--source auto): the audit netlink multicast group (read-only, next to a
+running auditd; needs CAP_AUDIT_READ), journald's audit transport, then /var/log/audit/audit.log (surviving
+rotation). The one in use is named on stderr. A process is attributed to its unit from its cgroup the
+moment its record arrives (it is still alive while its core is dumped).`,
+		Example: `  $ sysdiag watch
+  $ sysdiag watch --unit 'nginx*' --json
+  $ sysdiag watch --action all --since "5 min ago"`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runWatch(ctx, c.OutOrStdout(), c.ErrOrStderr(), opts)
+		},
+	}
+	c.Flags().StringVarP(&opts.unit, "unit", "u", "", "only units matching this glob")
+	c.Flags().StringVar(&opts.syscall, "syscall", "", "only this syscall (name)")
+	c.Flags().StringVar(&opts.action, "action", "kill", "which records: kill, log (SystemCallLog=) or all")
+	c.Flags().StringVarP(&opts.since, "since", "S", "", "first replay violations since this time from the journal, then follow")
+	c.Flags().StringVar(&opts.root, "root", "", "read unit files under this directory instead of asking the manager")
+	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "systemd version of the units (default: the local systemd)")
+	c.Flags().StringVar(&opts.source, "source", "auto", "where to follow records: auto, netlink, journal or audit-log")
+	c.Flags().StringVar(&opts.auditLog, "audit-log", defaultAuditLog, "the log --source audit-log follows")
+	c.Flags().BoolVar(&opts.json, "json", false, "one JSON object per line, flushed")
+	return c
+}
+
+// watchEvent is one line of watch --json: a violation (first of its kind, with the fix), a count update at
+// the end, the kernel's lost counter moving, or the summary.
+type watchEvent struct {
+	Type string `json:"type"` // "violation", "lost", "summary", "source"
+	*whyViolation
+	Count   int         `json:"count,omitempty"`
+	DelayMS int64       `json:"delay_ms,omitempty"`
+	Fix     *watchFix   `json:"fix,omitempty"`
+	Lost    *lostJSON   `json:"lost,omitempty"`
+	Summary []unitCount `json:"summary,omitempty"`
+	Source  string      `json:"source,omitempty"`
+}
+
+type watchFix struct {
+	Allow         []string `json:"allow"`
+	Architectures []string `json:"architectures,omitempty"`
+	DropinPath    string   `json:"dropin_path"`
+	Dropin        string   `json:"dropin"`
+}
+
+type lostJSON struct {
+	Kernel    uint32 `json:"kernel"`    // the kernel's audit "lost" counter moved by this much
+	Userspace int    `json:"userspace"` // netlink overflows (ENOBUFS) seen by sysdiag
+}
+
+type unitCount struct {
+	Unit     string         `json:"unit"`
+	Syscalls map[string]int `json:"syscalls"`
+	Total    int            `json:"total"`
+}
+
+// watcher holds the state of one watch: filters, folding, caches.
+type watcher struct {
+	opts    *watchOptions
+	table   syscalls.Table
+	out     io.Writer
+	errw    io.Writer
+	mu      sync.Mutex
+	seen    map[string]int // (unit, syscall, arch, action) -> count
+	filters map[string]cachedFilter
+	lostK   uint32
+	lostU   int
+	host    syscalls.Arch
+}
+
+type cachedFilter struct {
+	f    *fixes.Filter
+	u    *unitInfo
+	when time.Time
+}
+
+func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions) error {
+	switch opts.action {
+	case "kill", "log", "all":
+	default:
+		return usageErr(fmt.Errorf("--action %q: want kill, log or all", opts.action), "")
+	}
+	if opts.syscall != "" && !syscalls.IsSyscall(opts.syscall) {
+		return usageErr(fmt.Errorf("--syscall: unknown syscall %q", opts.syscall), "")
+	}
+	t, _, err := systemdTable(opts.systemdVersion)
+	if err != nil {
+		return err
+	}
+	w := &watcher{opts: opts, table: t, out: stdout, errw: stderr, seen: map[string]int{}, filters: map[string]cachedFilter{},
+		host: syscalls.HostArch()}
+
+	if opts.since != "" {
+		win, err := parseWindow(opts.since, "", time.Now())
+		if err != nil {
+			return err
+		}
+		win.Until = time.Now()
+		g, err := gather(&sourceFlags{}, win, false, nil)
+		if err != nil {
+			return err
+		}
+		for _, v := range evidence.Merge(g.records, g.cores, g.info) {
+			w.handle(v, cgroup.Unit{Name: v.Unit, User: v.UserUnit, Manager: v.Manager}, false)
+		}
+		if g.journal != nil {
+			g.journal.Close()
+		}
+	}
+
+	recs := make(chan sourced, 4096)
+	name, err := w.startSource(ctx, recs)
+	if err != nil {
+		return err
+	}
+	w.emit(watchEvent{Type: "source", Source: name}, "sysdiag: watching "+name+" (Ctrl-C to stop)", true)
+	go w.watchLost(ctx)
+	for {
+		select {
+		case s, ok := <-recs:
+			if !ok {
+				w.summary()
+				return nil
+			}
+			v := evidence.Merge([]audit.Record{s.rec}, nil, nil)[0]
+			w.handle(v, s.unit, true)
+		case <-ctx.Done():
+			w.summary()
+			return nil
+		}
+	}
+}
+
+// sourced is a record with the unit its process belonged to when the record arrived.
+type sourced struct {
+	rec  audit.Record
+	unit cgroup.Unit
+}
+
+// attribute reads the process's cgroup at once: while its core is being dumped the process still exists.
+func attribute(pid int) cgroup.Unit {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return cgroup.Unit{}
+	}
+	return cgroup.FromProcFile(raw)
+}
+
+// startSource opens the first source that works (the host step of watch) and feeds recs until ctx ends.
+func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string, error) {
+	want := w.opts.source
+	var errs []string
+	if want == "auto" || want == "netlink" {
+		c, err := libaudit.NewMulticastAuditClient(nil)
+		if err == nil {
+			go func() {
+				<-ctx.Done()
+				c.Close() // unblocks Receive
+			}()
+			go func() {
+				defer close(recs)
+				for {
+					msg, err := c.Receive(false)
+					if err != nil {
+						if ctx.Err() != nil {
+							return
+						}
+						if errors.Is(err, syscall.ENOBUFS) {
+							w.mu.Lock()
+							w.lostU++
+							w.mu.Unlock()
+							fmt.Fprintln(w.errw, "sysdiag: netlink receive buffer overflowed (ENOBUFS): records were lost; continuing")
+							continue
+						}
+						fmt.Fprintf(w.errw, "sysdiag: netlink: %v\n", err)
+						return
+					}
+					if uint16(msg.Type) != audit.TypeSeccomp {
+						continue
+					}
+					r, err := audit.ParseNetlink(uint16(msg.Type), msg.Data)
+					if err != nil {
+						continue
+					}
+					select {
+					case recs <- sourced{r, attribute(r.PID)}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return "the audit netlink multicast group", nil
+		}
+		errs = append(errs, "netlink: "+err.Error())
+		if want == "netlink" {
+			return "", failureErr(fmt.Errorf("cannot join the audit multicast group: %w", err), "needs CAP_AUDIT_READ (root); or use --source journal")
+		}
+	}
+	if want == "auto" || want == "journal" {
+		r, err := journal.Open(journal.Source{})
+		if err == nil {
+			go func() {
+				defer close(recs)
+				defer r.Close()
+				_ = r.Follow(ctx, []string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, func(f journal.Fields) error {
+					rec, err := audit.FromJournal(f)
+					if err != nil {
+						return nil
+					}
+					select {
+					case recs <- sourced{rec, attribute(rec.PID)}:
+					case <-ctx.Done():
+					}
+					return nil
+				})
+			}()
+			msg := "journald's audit transport"
+			if len(errs) > 0 {
+				msg += " (" + strings.Join(errs, "; ") + ")"
+			}
+			return msg, nil
+		}
+		errs = append(errs, "journal: "+err.Error())
+	}
+	if want == "auto" || want == "audit-log" {
+		if _, err := os.Stat(w.opts.auditLog); err == nil {
+			go func() {
+				defer close(recs)
+				_ = audit.FollowLog(ctx, w.opts.auditLog, func(r audit.Record) error {
+					select {
+					case recs <- sourced{r, attribute(r.PID)}:
+					case <-ctx.Done():
+					}
+					return nil
+				})
+			}()
+			return w.opts.auditLog, nil
+		} else {
+			errs = append(errs, w.opts.auditLog+": "+describe(err))
+		}
+	}
+	return "", failureErr(fmt.Errorf("no source to follow: %s", strings.Join(errs, "; ")), "run as root")
+}
+
+// watchLost reports the kernel's lost-record counter when it moves (read-only AUDIT_GET; never SetPID).
+func (w *watcher) watchLost(ctx context.Context) {
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	var last uint32
+	first := true
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		st, err := c.GetStatus()
+		if err == nil {
+			if !first && st.Lost > last {
+				w.mu.Lock()
+				w.lostK += st.Lost - last
+				w.mu.Unlock()
+				w.emit(watchEvent{Type: "lost", Lost: &lostJSON{Kernel: st.Lost - last}},
+					fmt.Sprintf("sysdiag: the kernel dropped %d audit records (backlog full)", st.Lost-last), true)
+			}
+			last, first = st.Lost, false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// handle filters, folds, diagnoses and prints one violation.
+func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
+	if u.Name != "" {
+		v.Unit, v.UserUnit, v.Manager = u.Name, u.User, u.Manager
+	}
+	o := w.opts
+	switch {
+	case o.action == "kill" && !v.Action.IsKill(), o.action == "log" && v.Action != audit.ActionLog:
+		return
+	case o.syscall != "" && v.Name != o.syscall:
+		return
+	case o.unit != "":
+		if ok, _ := path.Match(o.unit, v.Unit); !ok {
+			return
+		}
+	}
+	unit := v.Unit
+	if unit == "" {
+		unit = "unknown"
+	}
+	key := fmt.Sprintf("%s|%t|%s|%s|%s", unit, v.UserUnit, v.Name, v.Arch, v.Action)
+	w.mu.Lock()
+	w.seen[key]++
+	n := w.seen[key]
+	w.mu.Unlock()
+	if n > 1 {
+		return // folded: counted, shown in the summary
+	}
+	wv := whyViolation{violationJSON: toJSON(v, w.table)}
+	ev := watchEvent{Type: "violation", whyViolation: &wv, Count: 1}
+	if live {
+		ev.DelayMS = time.Since(v.Time).Milliseconds()
+	}
+	line := fmt.Sprintf("%s  %s  %s (%s %d)  %s  %s", v.Time.Local().Format("15:04:05.000"), clean(unit), v.Name, v.Arch, v.Syscall,
+		firstOr(wv.Groups, "-"), v.Action)
+	if f, ui := w.filterFor(v); f != nil && v.Known() {
+		d := f.Decide(v.Name, v.Arch, w.host)
+		wv.BlockedBy = blockedJSON{Cause: string(d.Cause), Explain: d.Explain, Via: d.Origin.Via, Kills: d.Kills}
+		if a := d.Origin.Assignment; a != nil {
+			wv.BlockedBy.Line = &lineJSON{a.Directive, a.Value, a.File, a.Line}
+		}
+		if d.Blocked {
+			fx, _ := fixes.Propose(f, []fixes.Blocked{{Name: v.Name, Arch: v.Arch, Nr: v.Syscall}}, w.host, 0, nil)
+			home, _ := os.UserHomeDir()
+			ev.Fix = &watchFix{Allow: fx.Allow, Architectures: fx.Architectures, Dropin: fx.DropIn,
+				DropinPath: filepath.Join(unitfile.DropInDir(ui.Name, ui.User, home), unitfile.DropInName)}
+			fixText := "SystemCallFilter=" + strings.Join(fx.Allow, " ")
+			if len(fx.Architectures) > 0 {
+				fixText = "SystemCallArchitectures=" + strings.Join(fx.Architectures, " ")
+			}
+			line += "  — " + clean(d.Explain) + "; fix: " + fixText
+		}
+	} else if v.Unit == "" {
+		line += "  — unit unknown (the process was gone before its cgroup could be read)"
+	}
+	w.emit(ev, line, false)
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+// filterFor loads (and caches for a few seconds: the admin may be editing it) the unit's filter.
+func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *unitInfo) {
+	if v.Unit == "" {
+		return nil, nil
+	}
+	key := fmt.Sprintf("%s|%t", v.Unit, v.UserUnit)
+	w.mu.Lock()
+	c, ok := w.filters[key]
+	w.mu.Unlock()
+	if ok && time.Since(c.when) < 3*time.Second {
+		return c.f, c.u
+	}
+	var u *unitInfo
+	var err error
+	if w.opts.root == "" && !v.UserUnit {
+		u, err = loadUnitLive(v.Unit, false)
+	}
+	if u == nil {
+		root := w.opts.root
+		if root == "" {
+			root = "/"
+		}
+		u, err = loadUnitOffline(root, v.Unit, v.UserUnit)
+	}
+	if err != nil || u == nil {
+		return nil, nil
+	}
+	t := w.table
+	if u.HaveVer && w.opts.systemdVersion == "" {
+		t = syscalls.Select(u.Version)
+	}
+	f := fixes.Build(t, u.Assigns, fixes.LibseccompKnows)
+	w.mu.Lock()
+	w.filters[key] = cachedFilter{f, u, time.Now()}
+	w.mu.Unlock()
+	return f, u
+}
+
+// emit prints an event: JSON, one object per line (flushed: stdout is unbuffered), or the human line.
+func (w *watcher) emit(ev watchEvent, human string, diag bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.opts.json {
+		_ = writeJSONLine(w.out, ev)
+		return
+	}
+	if diag {
+		fmt.Fprintln(w.errw, human)
+		return
+	}
+	fmt.Fprintln(w.out, human)
+}
+
+// summary prints the counts per unit at the end.
+func (w *watcher) summary() {
+	w.mu.Lock()
+	per := map[string]*unitCount{}
+	for k, n := range w.seen {
+		parts := strings.SplitN(k, "|", 5)
+		u := parts[0]
+		if parts[1] == "true" {
+			u += " (user)"
+		}
+		if per[u] == nil {
+			per[u] = &unitCount{Unit: u, Syscalls: map[string]int{}}
+		}
+		per[u].Syscalls[parts[2]] += n
+		per[u].Total += n
+	}
+	lostK, lostU := w.lostK, w.lostU
+	w.mu.Unlock()
+	var list []unitCount
+	for _, c := range per {
+		list = append(list, *c)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Unit < list[j].Unit })
+	if w.opts.json {
+		w.emit(watchEvent{Type: "summary", Summary: list, Lost: &lostJSON{Kernel: lostK, Userspace: lostU}}, "", false)
+		return
+	}
+	var b strings.Builder
+	b.WriteString("summary:")
+	if len(list) == 0 {
+		b.WriteString(" no violations")
+	}
+	for _, c := range list {
+		var parts []string
+		for s, n := range c.Syscalls {
+			parts = append(parts, fmt.Sprintf("%s×%d", s, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(&b, "\n  %s: %s", clean(c.Unit), strings.Join(parts, " "))
+	}
+	if lostK > 0 || lostU > 0 {
+		fmt.Fprintf(&b, "\n  lost: %d records in the kernel, %d netlink overflows", lostK, lostU)
+	}
+	w.emit(watchEvent{}, b.String(), false)
+}
