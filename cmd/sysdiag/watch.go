@@ -187,20 +187,49 @@ type sourced struct {
 }
 
 // attribute reads the process's cgroup at once: while its core is being dumped the process still exists.
+// Under a flood of records of one process (SystemCallLog=) the answer is reused for a second.
 func attribute(pid int) cgroup.Unit {
+	attrMu.Lock()
+	c, cached := attrCache[pid]
+	attrMu.Unlock()
+	if cached && time.Since(c.when) < time.Second {
+		return c.u
+	}
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
+		// Gone: records of a flood can arrive after their process exited. A recent answer for the pid
+		// still holds (a pid is not reused within seconds).
+		if cached && time.Since(c.when) < 30*time.Second {
+			return c.u
+		}
 		return cgroup.Unit{}
 	}
-	return cgroup.FromProcFile(raw)
+	u := cgroup.FromProcFile(raw)
+	attrMu.Lock()
+	if len(attrCache) > 4096 {
+		attrCache = map[int]attrEntry{}
+	}
+	attrCache[pid] = attrEntry{u, time.Now()}
+	attrMu.Unlock()
+	return u
 }
+
+type attrEntry struct {
+	u    cgroup.Unit
+	when time.Time
+}
+
+var (
+	attrMu    sync.Mutex
+	attrCache = map[int]attrEntry{}
+)
 
 // startSource opens the first source that works (the host step of watch) and feeds recs until ctx ends.
 func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string, error) {
 	want := w.opts.source
 	var errs []string
 	if want == "auto" || want == "netlink" {
-		c, err := libaudit.NewMulticastAuditClient(nil)
+		c, err := audit.JoinMulticast(32 << 20)
 		if err == nil {
 			go func() {
 				<-ctx.Done()
@@ -209,31 +238,29 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 			go func() {
 				defer close(recs)
 				for {
-					msg, err := c.Receive(false)
-					if err != nil {
-						if ctx.Err() != nil {
+					err := c.Receive(func(typ uint16, data []byte) {
+						if typ != audit.TypeSeccomp {
 							return
 						}
-						if errors.Is(err, syscall.ENOBUFS) {
-							w.mu.Lock()
-							w.lostU++
-							w.mu.Unlock()
-							fmt.Fprintln(w.errw, "sysdiag: netlink receive buffer overflowed (ENOBUFS): records were lost; continuing")
-							continue
+						r, err := audit.ParseNetlink(typ, data)
+						if err != nil {
+							return
 						}
-						fmt.Fprintf(w.errw, "sysdiag: netlink: %v\n", err)
+						select {
+						case recs <- sourced{r, attribute(r.PID)}:
+						case <-ctx.Done():
+						}
+					})
+					switch {
+					case ctx.Err() != nil:
 						return
-					}
-					if uint16(msg.Type) != audit.TypeSeccomp {
-						continue
-					}
-					r, err := audit.ParseNetlink(uint16(msg.Type), msg.Data)
-					if err != nil {
-						continue
-					}
-					select {
-					case recs <- sourced{r, attribute(r.PID)}:
-					case <-ctx.Done():
+					case errors.Is(err, audit.ErrOverflow):
+						w.mu.Lock()
+						w.lostU++
+						w.mu.Unlock()
+						fmt.Fprintln(w.errw, "sysdiag: the netlink receive buffer overflowed (ENOBUFS): records were lost; continuing")
+					case err != nil:
+						fmt.Fprintf(w.errw, "sysdiag: netlink: %v\n", err)
 						return
 					}
 				}
