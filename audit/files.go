@@ -229,22 +229,7 @@ func ScanKmsg(r io.Reader, w Window, fn func(Record) error) (Stats, error) {
 	for sc.Scan() {
 		line := sc.Bytes()
 		st.Bytes += int64(len(line) + 1)
-		if !bytes.Contains(line, kmsgMarker) {
-			continue
-		}
-		rec, err := ParseKmsgLine(line)
-		if err != nil {
-			st.Malformed++
-			continue
-		}
-		st.Records++
-		if !w.Contains(rec.Time) {
-			continue
-		}
-		if err := fn(rec); err != nil {
-			if err == ErrStop {
-				return st, nil
-			}
+		if stop, err := kmsgLine(line, w, &st, fn); stop {
 			return st, err
 		}
 	}
@@ -284,24 +269,31 @@ func ReadDevKmsg(w Window, fn func(Record) error) (Stats, error) {
 			return st, nil
 		}
 		st.Bytes += int64(n)
-		line := buf[:n]
-		if !bytes.Contains(line, kmsgMarker) {
-			continue
-		}
-		rec, err := ParseKmsgLine(line)
-		if err != nil {
-			st.Malformed++
-			continue
-		}
-		st.Records++
-		if !w.Contains(rec.Time) {
-			continue
-		}
-		if err := fn(rec); err != nil {
-			if err == ErrStop {
-				return st, nil
-			}
+		if stop, err := kmsgLine(buf[:n], w, &st, fn); stop {
 			return st, err
 		}
 	}
+}
+
+// kmsgLine handles one kernel-log line: stop is true when fn asked to stop (err nil for ErrStop).
+func kmsgLine(line []byte, w Window, st *Stats, fn func(Record) error) (stop bool, err error) {
+	if !bytes.Contains(line, kmsgMarker) {
+		return false, nil
+	}
+	rec, err := ParseKmsgLine(line)
+	if err != nil {
+		st.Malformed++
+		return false, nil
+	}
+	st.Records++
+	if !w.Contains(rec.Time) {
+		return false, nil
+	}
+	if err := fn(rec); err != nil {
+		if err == ErrStop {
+			return true, nil
+		}
+		return true, err
+	}
+	return false, nil
 }

@@ -68,7 +68,12 @@ func ParseKmsgLine(line []byte) (Record, error) {
 	if len(line) > maxRecord {
 		return Record{}, fmt.Errorf("%w: %d bytes", errMalformed, len(line))
 	}
-	msg, err := auparse.Parse(auparse.AUDIT_SECCOMP, string(line))
+	return parseKernelMessage(string(line), "kmsg")
+}
+
+// parseKernelMessage decodes "audit(SECS.MSEC:SERIAL): fields", the form the kernel sends a record in.
+func parseKernelMessage(text, source string) (Record, error) {
+	msg, err := auparse.Parse(auparse.AUDIT_SECCOMP, text)
 	if err != nil {
 		return Record{}, fmt.Errorf("%w: bad header: %v", errMalformed, err)
 	}
@@ -76,7 +81,7 @@ func ParseKmsgLine(line []byte) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	r.Source, r.Time, r.Serial = "kmsg", msg.Timestamp, uint64(msg.Sequence)
+	r.Source, r.Time, r.Serial = source, msg.Timestamp, uint64(msg.Sequence)
 	return r, nil
 }
 

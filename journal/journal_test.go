@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -10,20 +11,14 @@ import (
 )
 
 func readJSONFixture(t *testing.T, path string) []Fields {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []Fields
-	if err := ReadJSON(f, func(e Fields) error { out = append(out, e); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return readFixture(t, path, ReadJSON)
 }
 
 func readExportFixture(t *testing.T, path string) []Fields {
+	return readFixture(t, path, ReadExport)
+}
+
+func readFixture(t *testing.T, path string, read func(io.Reader, func(Fields) error) error) []Fields {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -31,7 +26,7 @@ func readExportFixture(t *testing.T, path string) []Fields {
 	}
 	defer f.Close()
 	var out []Fields
-	if err := ReadExport(f, func(e Fields) error { out = append(out, e); return nil }); err != nil {
+	if err := read(f, func(e Fields) error { out = append(out, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out

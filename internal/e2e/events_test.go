@@ -81,9 +81,7 @@ func TestEventsAuditdHexExe(t *testing.T) {
 	if len(w.Violations) != 1 || !has(w.Violations[0].Sources, "audit.log") || w.Violations[0].Exe != probeSp || w.Violations[0].Syscall != "swapon" {
 		t.Fatalf("why: %+v", w)
 	}
-	if _, res := writeAndRestart(t, unit, false); res != "success" {
-		t.Errorf("after the drop-in: Result=%s", res)
-	}
+	fixAndRestart(t, unit, false)
 }
 
 // SystemCallLog= lets the call through and logs it with code=0x7ffc0000: events reports action "log".

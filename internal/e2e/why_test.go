@@ -157,9 +157,7 @@ func TestWhyAllowListPtrace(t *testing.T) {
 	if w.Filter.MatchesDBus == nil || !*w.Filter.MatchesDBus {
 		t.Errorf("the model's allow-list expansion differs from systemd's")
 	}
-	if _, res := writeAndRestart(t, unit, false); res != "success" {
-		t.Errorf("after the drop-in: Result=%s", res)
-	}
+	fixAndRestart(t, unit, false)
 }
 
 // Real GNU sed -i under @system-service + ~@chown: sed fchowns its temporary file.
@@ -187,9 +185,7 @@ func TestWhySedAllowMinusChown(t *testing.T) {
 		t.Errorf("violation %+v", v)
 	}
 	t.Logf("sed: %s from %s", v.Syscall, v.Function)
-	if _, res := writeAndRestart(t, unit, false); res != "success" {
-		t.Errorf("after the drop-in: Result=%s", res)
-	}
+	fixAndRestart(t, unit, false)
 	if raw, _ := os.ReadFile(file); string(raw) != "bye\n" {
 		t.Errorf("sed did not finish: %q", raw)
 	}
@@ -212,9 +208,7 @@ func TestWhyChildKilled(t *testing.T) {
 		t.Fatalf("exit %d %+v", code, w)
 	}
 	since2 := time.Now()
-	if _, res := writeAndRestart(t, unit, false); res != "success" {
-		t.Errorf("after the drop-in: Result=%s", res)
-	}
+	fixAndRestart(t, unit, false)
 	if n := coredumpsSince(t, since2, unit); n != 0 {
 		t.Errorf("the child still dies after the drop-in (%d coredumps)", n)
 	}
@@ -238,9 +232,7 @@ func TestWhyUserUnit(t *testing.T) {
 	if len(w.Violations) != 1 || w.Violations[0].Syscall != "fchown" || w.Fix == nil || w.Fix.DropinPath != "/root/.config/systemd/user/"+unit+".d/zz-sysdiag.conf" {
 		t.Fatalf("%+v", w)
 	}
-	if _, res := writeAndRestart(t, unit, true); res != "success" {
-		t.Errorf("after the drop-in: Result=%s", res)
-	}
+	fixAndRestart(t, unit, true)
 }
 
 // Killed twice on different syscalls in two runs: why names the last.
@@ -268,9 +260,7 @@ func TestWhyKilledTwice(t *testing.T) {
 	}
 	// The fix of the last kill gets the unit past swapon; fchown is still blocked, and why then names it.
 	since3 := time.Now()
-	if _, res := writeAndRestart(t, unit, false); res != "success" {
-		t.Errorf("after the drop-in: Result=%s", res)
-	}
+	fixAndRestart(t, unit, false)
 	os.WriteFile(mode, []byte("fchown"), 0o644)
 	run(t, unit, false)
 	waitCore(t, since3, unit, false)
@@ -319,9 +309,15 @@ func TestWhyNoLeak(t *testing.T) {
 		t.Errorf("%s: %+v", b, w)
 	}
 	for _, u := range []string{a, b} {
-		if _, res := writeAndRestart(t, u, false); res != "success" {
-			t.Errorf("%s after the drop-in: Result=%s", u, res)
-		}
+		fixAndRestart(t, u, false)
+	}
+}
+
+// fixAndRestart has sysdiag write its drop-in and checks that the restarted unit gets past the call.
+func fixAndRestart(t *testing.T, unit string, user bool) {
+	t.Helper()
+	if _, res := writeAndRestart(t, unit, user); res != "success" {
+		t.Errorf("%s after the drop-in: Result=%s", unit, res)
 	}
 }
 
