@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -132,14 +133,14 @@ func ParseFields(s string) (Record, error) {
 		case "ses":
 			r.Ses, err = parseU32(val)
 		case "subj":
-			r.Subj = val
+			r.Subj = intern(val)
 		case "pid":
 			r.PID, err = parseInt(val, 10)
 			have |= hPID
 		case "comm":
-			r.Comm = decodeUntrusted(val, quoted)
+			r.Comm = intern(decodeUntrusted(val, quoted))
 		case "exe":
-			r.Exe = decodeUntrusted(val, quoted)
+			r.Exe = intern(decodeUntrusted(val, quoted))
 		case "sig":
 			r.Sig, err = parseInt(val, 10)
 			have |= hSig
@@ -208,3 +209,23 @@ func decodeUntrusted(v string, quoted bool) string {
 	}
 	return string(b)
 }
+
+// intern returns a shared copy of s: a flood repeats the same comm and exe millions of times, and a
+// substring would keep its whole source line alive. The table is bounded; past it, s is copied.
+func intern(s string) string {
+	internMu.Lock()
+	defer internMu.Unlock()
+	if v, ok := internTab[s]; ok {
+		return v
+	}
+	c := strings.Clone(s)
+	if len(internTab) < 1<<14 {
+		internTab[c] = c
+	}
+	return c
+}
+
+var (
+	internMu  sync.Mutex
+	internTab = map[string]string{}
+)

@@ -17,6 +17,9 @@ var ErrStop = errors.New("stop query")
 // a time range. The live journal (Reader) and exported text (Memory) both answer it.
 type Querier interface {
 	Query(matches []string, since, until time.Time, fn func(Fields) error) error
+	// Only returns a view whose queries need give only the named fields (an optimisation; a
+	// Querier may give more).
+	Only(fields ...string) Querier
 	Close() error
 }
 
@@ -89,3 +92,6 @@ next:
 
 // Close does nothing.
 func (m *Memory) Close() error { return nil }
+
+// Only returns m: entries are in memory already.
+func (m *Memory) Only(...string) Querier { return m }

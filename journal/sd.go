@@ -13,9 +13,13 @@ import (
 
 // Reader reads entries through libsystemd's sd-journal (dlopened by go-systemd's sdjournal).
 type Reader struct {
-	j   *sdjournal.Journal
-	src Source
+	j    *sdjournal.Journal
+	src  Source
+	only []string // when set, Query reads only these fields
 }
+
+// Only returns a reader over the same journal whose queries read only the named fields.
+func (r *Reader) Only(fields ...string) Querier { c := *r; c.only = fields; return &c }
 
 // Open opens the journal src names.
 func Open(src Source) (*Reader, error) {
@@ -65,20 +69,34 @@ func (r *Reader) Query(matches []string, since, until time.Time, fn func(Fields)
 		if n == 0 {
 			return nil
 		}
-		e, err := r.j.GetEntry()
+		us, err := r.j.GetRealtimeUsec()
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", r.src, err)
 		}
-		t := time.UnixMicro(int64(e.RealtimeTimestamp))
+		t := time.UnixMicro(int64(us))
 		if !since.IsZero() && t.Before(since) {
 			continue
 		}
 		if !until.IsZero() && t.After(until) {
 			return nil
 		}
-		f := e.Fields
-		f["__REALTIME_TIMESTAMP"] = strconv.FormatUint(e.RealtimeTimestamp, 10)
-		f["__CURSOR"] = e.Cursor
+		var f Fields
+		if r.only != nil {
+			// Only the fields the caller reads: reading a whole entry costs far more under a flood.
+			f = Fields{}
+			for _, k := range r.only {
+				if v, err := r.j.GetDataValue(k); err == nil {
+					f[k] = v
+				}
+			}
+		} else {
+			e, err := r.j.GetEntry()
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", r.src, err)
+			}
+			f = e.Fields
+		}
+		f["__REALTIME_TIMESTAMP"] = strconv.FormatUint(us, 10)
 		if err := fn(f); err != nil {
 			if err == ErrStop {
 				return nil

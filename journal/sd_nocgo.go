@@ -25,3 +25,5 @@ func (r *Reader) Query([]string, time.Time, time.Time, func(Fields) error) error
 func (r *Reader) Follow(context.Context, []string, func(Fields) error) error {
 	return errors.New("no journal support")
 }
+
+func (r *Reader) Only(...string) Querier { return r }

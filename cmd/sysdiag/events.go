@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -76,11 +78,32 @@ func parseWindow(since, until string, now time.Time) (audit.Window, error) {
 	return w, nil
 }
 
-type eventsResult struct {
-	SystemdVersion string          `json:"systemd_version"`
-	Table          string          `json:"table"`
-	Violations     []violationJSON `json:"violations"`
-	Sources        []sourceReport  `json:"sources"`
+// writeEventsJSON writes {"systemd_version", "table", "violations": […], "sources": […]}, one violation
+// at a time: a flood of millions of records must not be held twice, as values and as one JSON buffer.
+func writeEventsJSON(w io.Writer, t syscalls.Table, vs []evidence.Violation, reports []sourceReport) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	head, _ := json.Marshal(map[string]string{"systemd_version": t.Requested.String(), "table": t.Label()})
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"violations":[`)
+	for i, v := range vs {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n  ")
+		b, err := json.Marshal(toJSON(v, t))
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+	}
+	bw.WriteString("\n],\"sources\":")
+	b, err := json.Marshal(reports)
+	if err != nil {
+		return err
+	}
+	bw.Write(b)
+	bw.WriteString("}\n")
+	return bw.Flush()
 }
 
 func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) error {
@@ -114,11 +137,7 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 		return failureErr(fmt.Errorf("no source could be read"), "run as root, or name copied logs with --audit-log, --journal-dir or --kmsg")
 	}
 	if opts.json {
-		res := eventsResult{SystemdVersion: t.Requested.String(), Table: t.Label(), Violations: []violationJSON{}, Sources: g.reports}
-		for _, v := range vs {
-			res.Violations = append(res.Violations, toJSON(v, t))
-		}
-		if err := writeJSON(stdout, res); err != nil {
+		if err := writeEventsJSON(stdout, t, vs, g.reports); err != nil {
 			return err
 		}
 	} else if len(vs) > 0 {

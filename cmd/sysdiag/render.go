@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"time"
 
 	"github.com/sysdiag/sysdiag/internal/evidence"
@@ -79,18 +80,31 @@ func codeHex(c uint32) string {
 }
 
 // groupNames lists the groups of v's syscall, smallest first, without @known (every syscall is there).
+// A flood of records names the same few syscalls: the answers are remembered per table and name.
 func groupNames(v evidence.Violation, t syscalls.Table) []string {
-	out := []string{}
 	if !v.Known() || v.Name == "" {
-		return out
+		return []string{}
 	}
+	key := t.Label() + "/" + v.Name
+	groupMemoMu.Lock()
+	defer groupMemoMu.Unlock()
+	if g, ok := groupMemo[key]; ok {
+		return g
+	}
+	out := []string{}
 	for _, m := range t.GroupsOf(v.Name) {
 		if m.Group != "@known" {
 			out = append(out, m.Group)
 		}
 	}
+	groupMemo[key] = out
 	return out
 }
+
+var (
+	groupMemoMu sync.Mutex
+	groupMemo   = map[string][]string{}
+)
 
 // clean makes text from logs safe for a terminal.
 func clean(s string) string { return safetext.Clean(s) }

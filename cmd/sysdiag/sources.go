@@ -78,8 +78,10 @@ type gathered struct {
 
 const (
 	defaultAuditLog = "/var/log/audit/audit.log"
-	// slack widens journal queries: an entry is written a little after the record it carries.
-	slack = time.Minute
+	// slack widens journal queries: an entry is written a little after the record it carries (journald
+	// receives it within milliseconds; seconds on a loaded host). Wider costs: a SystemCallLog= flood
+	// puts 100 000 records a second into the journal.
+	slack = 10 * time.Second
 )
 
 // gather reads every source for window w: the one place the evidence commands touch the host. jr is a
@@ -172,10 +174,11 @@ func (g *gathered) readJournal(r journal.Querier, w audit.Window, wantExits bool
 		}
 		return nil
 	}
-	if err := r.Query([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, since, until, rec); err != nil {
+	recordFields := r.Only("_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP")
+	if err := recordFields.Query([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, since, until, rec); err != nil {
 		return err
 	}
-	if err := r.Query([]string{"_TRANSPORT=kernel"}, since, until, func(f journal.Fields) error {
+	if err := recordFields.Query([]string{"_TRANSPORT=kernel"}, since, until, func(f journal.Fields) error {
 		if strings.Contains(f["MESSAGE"], "type=1326 audit(") {
 			return rec(f)
 		}
