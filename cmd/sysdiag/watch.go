@@ -164,6 +164,8 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	}
 	w.emit(watchEvent{Type: "source", Source: name}, "sysdiag: watching "+name+" (Ctrl-C to stop)", true)
 	go w.watchLost(ctx)
+	cores := w.followCoredumps(ctx)
+	late := make(chan sourced, 256)
 	for {
 		select {
 		case s, ok := <-recs:
@@ -171,13 +173,75 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 				w.summary()
 				return nil
 			}
-			v := evidence.Merge([]audit.Record{s.rec}, nil, nil)[0]
-			w.handle(v, s.unit, true)
+			if s.unit.Name == "" && s.rec.Action.IsKill() && cores != nil {
+				// The process was gone before its cgroup could be read: its coredump entry names the unit.
+				go func(s sourced) {
+					s.unit = cores.wait(s.rec.PID, 3*time.Second)
+					select {
+					case late <- s:
+					case <-ctx.Done():
+					}
+				}(s)
+				continue
+			}
+			w.handle(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0], s.unit, true)
+		case s := <-late:
+			w.handle(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0], s.unit, true)
 		case <-ctx.Done():
 			w.summary()
 			return nil
 		}
 	}
+}
+
+// coreUnits maps the pids of new SIGSYS coredumps to their units.
+type coreUnits struct {
+	mu sync.Mutex
+	m  map[int]cgroup.Unit
+}
+
+func (c *coreUnits) wait(pid int, d time.Duration) cgroup.Unit {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		u, ok := c.m[pid]
+		c.mu.Unlock()
+		if ok {
+			return u
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cgroup.Unit{}
+}
+
+// followCoredumps follows systemd-coredump's journal entries (nil when the journal cannot be read).
+func (w *watcher) followCoredumps(ctx context.Context) *coreUnits {
+	r, err := journal.Open(journal.Source{})
+	if err != nil {
+		return nil
+	}
+	c := &coreUnits{m: map[int]cgroup.Unit{}}
+	go func() {
+		defer r.Close()
+		_ = r.Follow(ctx, []string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_SIGNAL=31"}, func(f journal.Fields) error {
+			cd, err := journal.ParseCoredump(f)
+			if err != nil {
+				return nil
+			}
+			u := cgroup.Unit{Name: cd.Unit}
+			if cd.UserUnit != "" {
+				u = cgroup.Unit{Name: cd.UserUnit, User: true, Manager: cd.Unit}
+			}
+			c.mu.Lock()
+			if len(c.m) > 4096 {
+				c.m = map[int]cgroup.Unit{}
+			}
+			c.m[cd.PID] = u
+			c.mu.Unlock()
+			return nil
+		})
+	}()
+	return c
 }
 
 // sourced is a record with the unit its process belonged to when the record arrived.
