@@ -38,6 +38,11 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("EXAMPLE", ex)
+			fx, err := filepath.Abs("../../audit/testdata")
+			if err != nil {
+				return err
+			}
+			env.Setenv("AUDITDATA", fx)
 			return nil
 		},
 	})
