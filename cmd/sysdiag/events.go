@@ -78,33 +78,95 @@ func parseWindow(since, until string, now time.Time) (audit.Window, error) {
 	return w, nil
 }
 
-// writeEventsJSON writes {"systemd_version", "table", "violations": […], "sources": […]}, one violation
-// at a time: a flood of millions of records must not be held twice, as values and as one JSON buffer.
-func writeEventsJSON(w io.Writer, t syscalls.Table, vs []evidence.Violation, reports []sourceReport) error {
+// eventsWriter prints violations as they come.
+type eventsWriter interface {
+	write(evidence.Violation) error
+	close(reports []sourceReport) error
+}
+
+// eventsJSON writes {"systemd_version", "table", "violations": […], "sources": […]}, one violation at a time.
+type eventsJSON struct {
+	w *bufio.Writer
+	t syscalls.Table
+	n int
+}
+
+func newEventsJSON(w io.Writer, t syscalls.Table) *eventsJSON {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	head, _ := json.Marshal(map[string]string{"systemd_version": t.Requested.String(), "table": t.Label()})
 	bw.Write(head[:len(head)-1])
 	bw.WriteString(`,"violations":[`)
-	for i, v := range vs {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.WriteString("\n  ")
-		b, err := json.Marshal(toJSON(v, t))
-		if err != nil {
-			return err
-		}
-		bw.Write(b)
+	return &eventsJSON{w: bw, t: t}
+}
+
+func (e *eventsJSON) write(v evidence.Violation) error {
+	if e.n > 0 {
+		e.w.WriteByte(',')
 	}
-	bw.WriteString("\n],\"sources\":")
+	e.n++
+	e.w.WriteString("\n  ")
+	b, err := json.Marshal(toJSON(v, e.t))
+	if err != nil {
+		return err
+	}
+	_, err = e.w.Write(b)
+	return err
+}
+
+func (e *eventsJSON) close(reports []sourceReport) error {
+	e.w.WriteString("\n],\"sources\":")
 	b, err := json.Marshal(reports)
 	if err != nil {
 		return err
 	}
-	bw.Write(b)
-	bw.WriteString("}\n")
-	return bw.Flush()
+	e.w.Write(b)
+	e.w.WriteString("}\n")
+	return e.w.Flush()
 }
+
+// eventsTable writes the human table; it aligns columns over blocks of rows, flushed as it goes.
+type eventsTable struct {
+	tw *tabwriter.Writer
+	t  syscalls.Table
+	n  int
+}
+
+func newEventsTable(w io.Writer, t syscalls.Table) *eventsTable {
+	return &eventsTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), t: t}
+}
+
+func (e *eventsTable) write(v evidence.Violation) error {
+	if e.n == 0 {
+		fmt.Fprintln(e.tw, "TIME\tUNIT\tPID\tEXE\tSYSCALL\tGROUP\tACTION\tSOURCES")
+	}
+	e.n++
+	unit := v.Unit
+	if unit == "" {
+		unit = "-"
+	} else if v.UserUnit {
+		unit += " (user)"
+	}
+	sc := "?"
+	if v.Known() {
+		name := v.Name
+		if name == "" {
+			name = "unknown"
+		}
+		sc = fmt.Sprintf("%s (%s %d)", name, v.Arch, v.Syscall)
+	}
+	group := "-"
+	if gs := groupNames(v, e.t); len(gs) > 0 {
+		group = gs[0]
+	}
+	fmt.Fprintf(e.tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Time.Local().Format("2006-01-02 15:04:05.000"),
+		clean(unit), v.PID, clean(v.Exe), sc, group, v.Action, strings.Join(v.Sources, ","))
+	if e.n%1000 == 0 {
+		return e.tw.Flush()
+	}
+	return nil
+}
+
+func (e *eventsTable) close([]sourceReport) error { return e.tw.Flush() }
 
 func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) error {
 	w, err := parseWindow(opts.since, opts.until, now)
@@ -118,41 +180,40 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 	if err != nil {
 		return err
 	}
-	g, err := gather(&opts.sources, w, false, nil)
+	f := evidence.Filter{Unit: opts.unit, PID: opts.pid, Exe: opts.exe, Syscall: opts.syscall, Window: w}
+	// Violations stream from the merge to the output: a flood of records is never held.
+	n := 0
+	var out eventsWriter
+	if opts.json {
+		out = newEventsJSON(stdout, t)
+	} else {
+		out = newEventsTable(stdout, t)
+	}
+	reports, err := collect(&opts.sources, w, nil, nil, func(v evidence.Violation) error {
+		if !f.Match(v) {
+			return nil
+		}
+		n++
+		return out.write(v)
+	})
 	if err != nil {
 		return err
 	}
-	if g.journal != nil {
-		defer g.journal.Close()
-	}
-	f := evidence.Filter{Unit: opts.unit, PID: opts.pid, Exe: opts.exe, Syscall: opts.syscall, Window: w}
-	var vs []evidence.Violation
-	for _, v := range evidence.Merge(g.records, g.cores, g.info) {
-		if f.Match(v) {
-			vs = append(vs, v)
-		}
-	}
-	anyRead := warnSources(stderr, g.reports, len(vs))
+	anyRead := warnSources(stderr, reports, n)
 	if !anyRead {
 		return failureErr(fmt.Errorf("no source could be read"), "run as root, or name copied logs with --audit-log, --journal-dir or --kmsg")
 	}
-	if opts.json {
-		if err := writeEventsJSON(stdout, t, vs, g.reports); err != nil {
-			return err
-		}
-	} else if len(vs) > 0 {
-		if err := printEvents(stdout, vs, t); err != nil {
-			return err
-		}
+	if err := out.close(reports); err != nil {
+		return err
 	}
-	if len(vs) == 0 {
+	if n == 0 {
 		var read []string
-		for _, r := range g.reports {
+		for _, r := range reports {
 			if r.Error == "" {
 				read = append(read, r.Path)
 			}
 		}
-		return notFoundErr(fmt.Errorf("no seccomp violations found"), "searched "+strings.Join(read, ", ")+windowText(w))
+		return notFoundErr(fmt.Errorf("no seccomp violations found"), "searched "+strings.Join(uniq(read), ", ")+windowText(w))
 	}
 	return nil
 }
@@ -166,32 +227,4 @@ func windowText(w audit.Window) string {
 		s += " until " + w.Until.Format("2006-01-02 15:04:05")
 	}
 	return s
-}
-
-func printEvents(w io.Writer, vs []evidence.Violation, t syscalls.Table) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tUNIT\tPID\tEXE\tSYSCALL\tGROUP\tACTION\tSOURCES")
-	for _, v := range vs {
-		unit := v.Unit
-		if unit == "" {
-			unit = "-"
-		} else if v.UserUnit {
-			unit += " (user)"
-		}
-		sc := "?"
-		if v.Known() {
-			name := v.Name
-			if name == "" {
-				name = "unknown"
-			}
-			sc = fmt.Sprintf("%s (%s %d)", name, v.Arch, v.Syscall)
-		}
-		group := "-"
-		if gs := groupNames(v, t); len(gs) > 0 {
-			group = gs[0]
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Time.Local().Format("2006-01-02 15:04:05.000"),
-			clean(unit), v.PID, clean(v.Exe), sc, group, v.Action, strings.Join(v.Sources, ","))
-	}
-	return tw.Flush()
 }

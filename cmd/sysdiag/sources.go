@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,17 +66,6 @@ type sourceReport struct {
 	Default   bool   `json:"-"`
 }
 
-// gathered is everything the sources gave for a window.
-type gathered struct {
-	records []audit.Record
-	cores   []journal.Coredump
-	exits   []journal.UnitExit
-	results []journal.UnitResult
-	info    evidence.CoreInfo
-	reports []sourceReport
-	journal journal.Querier // open when a journal was read; the caller closes it
-}
-
 const (
 	defaultAuditLog = "/var/log/audit/audit.log"
 	// slack widens journal queries: an entry is written a little after the record it carries (journald
@@ -84,12 +74,33 @@ const (
 	slack = 10 * time.Second
 )
 
-// gather reads every source for window w: the one place the evidence commands touch the host. jr is a
-// journal the caller already opened (nil: gather opens the one the flags name).
-func gather(sf *sourceFlags, w audit.Window, wantExits bool, jr journal.Querier) (*gathered, error) {
-	g := &gathered{info: evidence.CoreInfo{}}
+// source is one stream of records, in its own (time) order.
+type source struct {
+	rep *sourceReport
+	run func(add func(audit.Record) error) error
+}
+
+// collect reads every source for window w — the one place the evidence commands touch the host — and
+// hands the violations to emit, oldest first. The sources are read at once, each in its own order, and
+// merged by time, so memory holds the window's coredumps and a few seconds of records, however many
+// records the window has. jr is a journal the caller opened (nil: collect opens the one the flags name);
+// extra are coredumps the caller already has.
+func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journal.Coredump, emit func(evidence.Violation) error) ([]sourceReport, error) {
 	defaults := !sf.any()
-	addRecord := func(r audit.Record) error { g.records = append(g.records, r); return nil }
+	var srcs []source
+	var reps []*sourceReport
+	add := func(rep *sourceReport, run func(add func(audit.Record) error) error) {
+		reps = append(reps, rep)
+		srcs = append(srcs, source{rep, run})
+	}
+	inWindow := func(add func(audit.Record) error) func(audit.Record) error {
+		return func(r audit.Record) error {
+			if !w.Contains(r.Time) {
+				return nil
+			}
+			return add(r)
+		}
+	}
 
 	logs := sf.auditLogs
 	if defaults {
@@ -101,120 +112,176 @@ func gather(sf *sourceFlags, w audit.Window, wantExits bool, jr journal.Querier)
 			return nil, usageErr(err, "")
 		}
 		for _, f := range files {
-			st, err := audit.ReadLogFile(f, w, addRecord)
-			rep := sourceReport{Name: "audit.log", Path: f, Records: st.Records, Malformed: st.Malformed, TooLong: st.TooLong, Default: defaults}
-			if err != nil {
-				rep.Error = describe(err)
-			}
-			g.reports = append(g.reports, rep)
+			rep := &sourceReport{Name: "audit.log", Path: f, Default: defaults}
+			add(rep, func(fn func(audit.Record) error) error {
+				st, err := audit.ReadLogFile(f, w, fn)
+				rep.Records, rep.Malformed, rep.TooLong = st.Records, st.Malformed, st.TooLong
+				return err
+			})
 		}
 	}
-
 	for _, k := range sf.kmsg {
-		st, err := audit.ReadKmsgFile(k, w, addRecord)
-		rep := sourceReport{Name: "kmsg", Path: k, Records: st.Records, Malformed: st.Malformed, TooLong: st.TooLong}
-		if err != nil {
-			rep.Error = describe(err)
-		}
-		g.reports = append(g.reports, rep)
+		rep := &sourceReport{Name: "kmsg", Path: k}
+		add(rep, func(fn func(audit.Record) error) error {
+			st, err := audit.ReadKmsgFile(k, w, fn)
+			rep.Records, rep.Malformed, rep.TooLong = st.Records, st.Malformed, st.TooLong
+			return err
+		})
 	}
 	if defaults {
-		st, err := audit.ReadDevKmsg(w, addRecord)
-		rep := sourceReport{Name: "kmsg", Path: "/dev/kmsg", Records: st.Records, Malformed: st.Malformed, Default: true}
-		if err != nil {
-			rep.Error = describe(err)
-		}
-		g.reports = append(g.reports, rep)
+		rep := &sourceReport{Name: "kmsg", Path: "/dev/kmsg", Default: true}
+		add(rep, func(fn func(audit.Record) error) error {
+			st, err := audit.ReadDevKmsg(w, fn)
+			rep.Records, rep.Malformed = st.Records, st.Malformed
+			return err
+		})
 	}
 
+	cores := append([]journal.Coredump(nil), extra...)
+	info := evidence.CoreInfo{}
 	if sf.wantsJournal() {
-		rep := sourceReport{Name: "journal", Default: defaults}
+		rep := &sourceReport{Name: "journal", Default: defaults}
+		reps = append(reps, rep)
 		r, name, err := jr, "the journal", error(nil)
 		if r == nil {
 			r, name, err = sf.openJournal()
+			if err == nil {
+				defer r.Close()
+			}
 		}
 		rep.Path = name
+		since, until := w.Since, w.Until
+		if !since.IsZero() {
+			since = since.Add(-slack)
+		}
+		if !until.IsZero() {
+			until = until.Add(slack)
+		}
 		if err == nil {
-			g.journal = r
-			err = g.readJournal(r, w, wantExits, &rep)
+			err = r.Query([]string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_SIGNAL=31"}, since, until, func(f journal.Fields) error {
+				if c, err := journal.ParseCoredump(f); err == nil {
+					cores = append(cores, c) // COREDUMP_TIMESTAMP is truncated to the second: the merge decides
+				} else {
+					rep.Malformed++
+				}
+				return nil
+			})
 		}
 		if err != nil {
 			rep.Error = describe(err)
+		} else {
+			// The audit and kernel transports: each its own stream, so each its own journal handle.
+			for _, q := range [][]string{{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, {"_TRANSPORT=kernel"}} {
+				q := q
+				srcs = append(srcs, source{rep, func(fn func(audit.Record) error) error {
+					jq, _, err := sf.openJournal()
+					if err != nil {
+						return err
+					}
+					defer jq.Close()
+					return jq.Only("_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP").
+						Query(q, since, until, func(f journal.Fields) error {
+							if f["_TRANSPORT"] == "kernel" && !strings.Contains(f["MESSAGE"], "type=1326 audit(") {
+								return nil
+							}
+							r, err := audit.FromJournal(f)
+							if err != nil {
+								if !errors.Is(err, audit.ErrNotSeccomp) {
+									countMalformed(rep)
+								}
+								return nil
+							}
+							countRecord(rep)
+							if err := fn(r); err == audit.ErrStop {
+								return journal.ErrStop
+							} else {
+								return err
+							}
+						})
+				}})
+			}
 		}
-		g.reports = append(g.reports, rep)
 	}
-
-	for _, c := range g.cores {
+	for _, c := range cores {
 		if c.Filename == "" {
 			continue
 		}
 		if si, err := journal.ReadCoreSigInfo(c.Filename); err == nil {
-			g.info[c.Filename] = si
+			info[c.Filename] = si
 		}
 	}
-	return g, nil
+
+	// Every source at once; their records merged by time into the Merger.
+	m := evidence.NewMerger(uniqueCores(cores), info, emit)
+	chans := make([]chan audit.Record, len(srcs))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		ch := make(chan audit.Record, 256)
+		chans[i] = ch
+		wg.Add(1)
+		go func(s source) {
+			defer wg.Done()
+			defer close(ch)
+			err := s.run(inWindow(func(r audit.Record) error {
+				select {
+				case ch <- r:
+					return nil
+				case <-done:
+					return audit.ErrStop
+				}
+			}))
+			if err != nil {
+				setError(s.rep, describe(err))
+			}
+		}(s)
+	}
+	heads := make([]*audit.Record, len(chans))
+	next := func(i int) {
+		if r, ok := <-chans[i]; ok {
+			heads[i] = &r
+		} else {
+			heads[i] = nil
+		}
+	}
+	for i := range chans {
+		next(i)
+	}
+	var emitErr error
+	for emitErr == nil {
+		best := -1
+		for i, h := range heads {
+			if h != nil && (best < 0 || h.Time.Before(heads[best].Time)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		emitErr = m.Add(*heads[best])
+		next(best)
+	}
+	if emitErr == nil {
+		emitErr = m.Flush()
+	}
+	close(done)
+	for _, ch := range chans { // let every source end
+		for range ch {
+		}
+	}
+	wg.Wait()
+	out := make([]sourceReport, len(reps))
+	for i, r := range reps {
+		out[i] = *r
+	}
+	return out, emitErr
 }
 
-func (g *gathered) readJournal(r journal.Querier, w audit.Window, wantExits bool, rep *sourceReport) error {
-	since, until := w.Since, w.Until
-	if !since.IsZero() {
-		since = since.Add(-slack)
-	}
-	if !until.IsZero() {
-		until = until.Add(slack)
-	}
-	rec := func(f journal.Fields) error {
-		if r, err := audit.FromJournal(f); err == nil {
-			if w.Contains(r.Time) {
-				g.records = append(g.records, r)
-			}
-			rep.Records++
-		} else if !errors.Is(err, audit.ErrNotSeccomp) {
-			rep.Malformed++
-		}
-		return nil
-	}
-	recordFields := r.Only("_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP")
-	if err := recordFields.Query([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, since, until, rec); err != nil {
-		return err
-	}
-	if err := recordFields.Query([]string{"_TRANSPORT=kernel"}, since, until, func(f journal.Fields) error {
-		if strings.Contains(f["MESSAGE"], "type=1326 audit(") {
-			return rec(f)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_SIGNAL=31"}, since, until, func(f journal.Fields) error {
-		c, err := journal.ParseCoredump(f)
-		if err != nil {
-			rep.Malformed++
-			return nil
-		}
-		g.cores = append(g.cores, c) // COREDUMP_TIMESTAMP is truncated to the second: the merge decides
-		return nil
-	}); err != nil {
-		return err
-	}
-	if !wantExits {
-		return nil
-	}
-	if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, since, until, func(f journal.Fields) error {
-		if e, err := journal.ParseUnitExit(f); err == nil {
-			g.exits = append(g.exits, e)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return r.Query([]string{"MESSAGE_ID=" + journal.MessageUnitFailed}, since, until, func(f journal.Fields) error {
-		if e, err := journal.ParseUnitResult(f); err == nil {
-			g.results = append(g.results, e)
-		}
-		return nil
-	})
-}
+var repMu sync.Mutex
+
+func countRecord(r *sourceReport)          { repMu.Lock(); r.Records++; repMu.Unlock() }
+func countMalformed(r *sourceReport)       { repMu.Lock(); r.Malformed++; repMu.Unlock() }
+func setError(r *sourceReport, msg string) { repMu.Lock(); r.Error = msg; repMu.Unlock() }
 
 // describe turns a read error into the words a person needs.
 func describe(err error) string {

@@ -145,15 +145,11 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 			return err
 		}
 		win.Until = time.Now()
-		g, err := gather(&sourceFlags{}, win, false, nil)
-		if err != nil {
-			return err
-		}
-		for _, v := range evidence.Merge(g.records, g.cores, g.info) {
+		if _, err := collect(&sourceFlags{}, win, nil, nil, func(v evidence.Violation) error {
 			w.handle(v, cgroup.Unit{Name: v.Unit, User: v.UserUnit, Manager: v.Manager}, false)
-		}
-		if g.journal != nil {
-			g.journal.Close()
+			return nil
+		}); err != nil {
+			return err
 		}
 	}
 

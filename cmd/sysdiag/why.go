@@ -177,15 +177,12 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if ev.g != nil && ev.g.journal != nil {
-		defer ev.g.journal.Close()
-	}
 
 	// 3. Diagnosis and fix (pure).
 	res := diagnose(u, filter, t, note, ev)
-	if ev.g != nil {
-		res.Sources = ev.g.reports
-		warnSources(stderr, ev.g.reports, len(res.Violations))
+	if ev.reports != nil {
+		res.Sources = ev.reports
+		warnSources(stderr, ev.reports, len(res.Violations))
 	}
 
 	// 4. Write, when asked (under --root, into that tree).
@@ -225,7 +222,7 @@ func whyTable(opts *whyOptions, u *unitInfo) (syscalls.Table, string, error) {
 type unitEvidence struct {
 	invocations []journal.Invocation // the ones looked at, oldest first
 	violations  []evidence.Violation
-	g           *gathered
+	reports     []sourceReport
 	lastExit    *journal.UnitExit
 	searched    string
 }
@@ -314,27 +311,30 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 		}
 		return ev, nil
 	}
-	g, err := gather(sf, w, false, jr)
-	if err != nil {
-		return nil, err
+	if jr != nil {
+		defer jr.Close()
 	}
-	ev.g = g
 	ids := map[string]bool{}
 	for _, inv := range chosen {
 		ids[inv.ID] = true
 	}
-	for _, v := range evidence.Merge(g.records, uniqueCores(append(g.cores, cores...)), g.info) {
+	reports, err := collect(sf, w, jr, cores, func(v evidence.Violation) error {
 		if v.Unit != u.Name || v.UserUnit != u.User || v.Coredump == nil {
-			continue // another unit's kill in the same window never leaks in
+			return nil // another unit's kill in the same window never leaks in
 		}
 		if len(ids) > 0 && v.Coredump.Invocation != "" && !ids[v.Coredump.Invocation] {
-			continue
+			return nil
 		}
 		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
-			continue
+			return nil
 		}
 		ev.violations = append(ev.violations, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	ev.reports = reports
 	return ev, nil
 }
 

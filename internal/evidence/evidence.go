@@ -56,66 +56,160 @@ type recordKey struct {
 // of the same pid within its 1-second timestamp resolution; a coredump with no record becomes a
 // violation of its own, with the syscall from its core file when cores has it.
 func Merge(records []audit.Record, cores []journal.Coredump, coreInfo CoreInfo) []Violation {
-	var out []*Violation
-	byKey := map[recordKey]*Violation{}
-	for _, r := range records {
-		k := recordKey{r.Node, r.Serial, r.Time.UnixMilli()}
-		if r.Serial != 0 {
-			if v, ok := byKey[k]; ok {
-				addSource(v, r.Source)
-				continue
-			}
-		} else if v := sameCall(out, r); v != nil {
-			addSource(v, r.Source)
-			continue
-		}
-		v := &Violation{Time: r.Time, Node: r.Node, Serial: r.Serial, PID: r.PID, UID: r.UID, Comm: r.Comm,
-			Exe: r.Exe, Arch: r.Arch, Syscall: r.Syscall, Name: r.Name, Compat: r.Compat, Action: r.Action,
-			Code: r.Code, Sig: r.Sig, Sources: []string{r.Source}}
-		if r.Serial != 0 {
-			byKey[k] = v
-		}
-		out = append(out, v)
+	sorted := append([]audit.Record(nil), records...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
+	var out []Violation
+	m := NewMerger(cores, coreInfo, func(v Violation) error { out = append(out, v); return nil })
+	for _, r := range sorted {
+		_ = m.Add(r)
 	}
+	_ = m.Flush()
+	return out
+}
+
+// Horizon is how far out of time order records of different sources may arrive at a Merger, and how
+// long it holds a violation for other sources' copies of the same record.
+const Horizon = time.Second
+
+// Merger does Merge's work on a stream of records in (roughly) time order — several sources merged by
+// time — handing each violation on once nothing more can join it. It holds only the violations of the
+// last Horizon and the window's coredumps, whatever the number of records.
+type Merger struct {
+	cores    []journal.Coredump // SIGSYS coredumps, oldest first
+	used     []bool
+	coreInfo CoreInfo
+	pending  []*Violation // oldest first
+	byKey    map[recordKey]*Violation
+	newest   time.Time
+	emit     func(Violation) error
+	nextCore int // cores before this index were matched or emitted
+}
+
+// NewMerger starts a merge; emit receives the violations oldest first.
+func NewMerger(cores []journal.Coredump, coreInfo CoreInfo, emit func(Violation) error) *Merger {
+	m := &Merger{coreInfo: coreInfo, byKey: map[recordKey]*Violation{}, emit: emit}
 	for _, c := range cores {
-		if c.Signal != journal.SIGSYS {
+		if c.Signal == journal.SIGSYS {
+			m.cores = append(m.cores, c)
+		}
+	}
+	sort.SliceStable(m.cores, func(i, j int) bool { return m.cores[i].Time.Before(m.cores[j].Time) })
+	m.used = make([]bool, len(m.cores))
+	return m
+}
+
+// Add takes one record.
+func (m *Merger) Add(r audit.Record) error {
+	k := recordKey{r.Node, r.Serial, r.Time.UnixMilli()}
+	if r.Serial != 0 {
+		if v, ok := m.byKey[k]; ok {
+			addSource(v, r.Source)
+			return nil
+		}
+	} else if v := sameCall(m.pending, r); v != nil {
+		addSource(v, r.Source)
+		return nil
+	}
+	v := &Violation{Time: r.Time, Node: r.Node, Serial: r.Serial, PID: r.PID, UID: r.UID, Comm: r.Comm,
+		Exe: r.Exe, Arch: r.Arch, Syscall: r.Syscall, Name: r.Name, Compat: r.Compat, Action: r.Action,
+		Code: r.Code, Sig: r.Sig, Sources: []string{r.Source}}
+	if r.Serial != 0 {
+		m.byKey[k] = v
+	}
+	// Insert in time order (sources are merged roughly by time; a record may come a little late).
+	i := len(m.pending)
+	for i > 0 && m.pending[i-1].Time.After(v.Time) {
+		i--
+	}
+	m.pending = append(m.pending, nil)
+	copy(m.pending[i+1:], m.pending[i:])
+	m.pending[i] = v
+	if v.Time.After(m.newest) {
+		m.newest = v.Time
+	}
+	return m.release(m.newest.Add(-Horizon))
+}
+
+// Flush hands on everything still held.
+func (m *Merger) Flush() error { return m.release(time.Time{}) }
+
+// release hands on the violations (and unmatched coredumps) older than before; a zero before releases all.
+func (m *Merger) release(before time.Time) error {
+	all := before.IsZero()
+	for len(m.pending) > 0 && (all || m.pending[0].Time.Before(before)) {
+		v := m.pending[0]
+		m.pending = m.pending[1:]
+		if v.Serial != 0 {
+			delete(m.byKey, recordKey{v.Node, v.Serial, v.Time.UnixMilli()})
+		}
+		// Coredumps whose reach ([t-1s, t+3s)) ended before this violation stand alone: emit them first.
+		if err := m.coresBefore(v.Time.Add(-3 * time.Second)); err != nil {
+			return err
+		}
+		m.attach(v)
+		sort.Strings(v.Sources)
+		if err := m.emit(*v); err != nil {
+			return err
+		}
+	}
+	if all {
+		return m.coresBefore(time.Time{})
+	}
+	// A coredump that no record within its reach can join any more stands alone.
+	return m.coresBefore(before.Add(-3 * time.Second))
+}
+
+// attach gives a kill the coredump of its process: same pid, within the coredump's 1-s resolution.
+func (m *Merger) attach(v *Violation) {
+	if !v.Action.IsKill() {
+		return
+	}
+	for i := m.nextCore; i < len(m.cores); i++ {
+		c := m.cores[i]
+		if m.used[i] || c.PID != v.PID {
 			continue
 		}
-		c := c
-		var match *Violation
-		for _, v := range out {
-			if v.PID != c.PID || !v.Action.IsKill() || v.Coredump != nil {
-				continue
-			}
-			if d := v.Time.Sub(c.Time); d >= -time.Second && d < 3*time.Second {
-				match = v
-				break
-			}
-		}
-		if match == nil {
-			match = &Violation{Time: c.Time, CoarseTime: true, PID: c.PID, UID: uint32(c.UID), Comm: c.Comm, Exe: c.Exe,
-				Syscall: -1, Action: audit.ActionKillProcess, Sig: c.Signal}
-			if si, ok := coreInfo[c.Filename]; ok && si.IsSeccomp() {
-				match.Arch, match.Syscall = syscalls.Arch(si.Arch), si.Syscall
-				match.Name, _ = syscalls.Name(match.Arch, si.Syscall)
-				match.Sources = append(match.Sources, "core-file")
-			}
-			out = append(out, match)
-		}
-		match.Coredump = &c
-		addSource(match, "coredump")
-		match.Unit, match.UserUnit, match.Manager = unitOf(c)
-		if match.Exe == "" {
-			match.Exe = c.Exe
+		if d := v.Time.Sub(c.Time); d >= -time.Second && d < 3*time.Second {
+			m.used[i] = true
+			m.joinCore(v, &m.cores[i])
+			return
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	res := make([]Violation, len(out))
-	for i, v := range out {
+}
+
+func (m *Merger) joinCore(v *Violation, c *journal.Coredump) {
+	v.Coredump = c
+	addSource(v, "coredump")
+	v.Unit, v.UserUnit, v.Manager = unitOf(*c)
+	if v.Exe == "" {
+		v.Exe = c.Exe
+	}
+}
+
+// coresBefore emits the unmatched coredumps older than t (all, for a zero t) as violations of their own.
+func (m *Merger) coresBefore(t time.Time) error {
+	for m.nextCore < len(m.cores) && (t.IsZero() || m.cores[m.nextCore].Time.Before(t)) {
+		i := m.nextCore
+		m.nextCore++
+		if m.used[i] {
+			continue
+		}
+		m.used[i] = true
+		c := &m.cores[i]
+		v := &Violation{Time: c.Time, CoarseTime: true, PID: c.PID, UID: uint32(c.UID), Comm: c.Comm, Exe: c.Exe,
+			Syscall: -1, Action: audit.ActionKillProcess, Sig: c.Signal}
+		if si, ok := m.coreInfo[c.Filename]; ok && si.IsSeccomp() {
+			v.Arch, v.Syscall = syscalls.Arch(si.Arch), si.Syscall
+			v.Name, _ = syscalls.Name(v.Arch, si.Syscall)
+			v.Sources = append(v.Sources, "core-file")
+		}
+		m.joinCore(v, c)
 		sort.Strings(v.Sources)
-		res[i] = *v
+		if err := m.emit(*v); err != nil {
+			return err
+		}
 	}
-	return res
+	return nil
 }
 
 // sameCall finds a violation of the same call for a record without a serial (a copied or reformatted

@@ -127,3 +127,53 @@ func TestFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestMergerStreamsAFlood(t *testing.T) {
+	// 100 000 logged calls of one process, seen by two sources a little out of step: each becomes one
+	// violation with both sources, handed on in time order, and the merger never holds more than the
+	// records of its horizon.
+	base := time.Unix(1795346400, 0).UTC()
+	rec := func(i int, src string) audit.Record {
+		return audit.Record{Source: src, Time: base.Add(time.Duration(i) * time.Millisecond), Serial: uint64(1000 + i), PID: 42,
+			Arch: syscalls.ArchX86_64, Syscall: 167, Name: "swapon", Action: audit.ActionLog, Code: 0x7ffc0000}
+	}
+	n, maxPending := 0, 0
+	var last time.Time
+	m := NewMerger(nil, nil, func(v Violation) error {
+		n++
+		if len(v.Sources) != 2 || v.Time.Before(last) {
+			t.Fatalf("violation %d: %+v", n, v)
+		}
+		last = v.Time
+		return nil
+	})
+	const total = 100000
+	for i := 0; i < total; i++ {
+		m.Add(rec(i, "journal-audit"))
+		if i >= 50 {
+			m.Add(rec(i-50, "audit.log")) // the other source lags by 50 ms
+		}
+		maxPending = max(maxPending, len(m.pending))
+	}
+	for i := total - 50; i < total; i++ {
+		m.Add(rec(i, "audit.log"))
+	}
+	m.Flush()
+	if n != total {
+		t.Errorf("%d violations, want %d", n, total)
+	}
+	if maxPending > 4000 {
+		t.Errorf("held %d violations at once: not bounded by the horizon", maxPending)
+	}
+}
+
+func TestMergerCoredumpReach(t *testing.T) {
+	// A kill 2.5 s after its coredump's (truncated) timestamp still joins it, even with other records between.
+	c := journal.Coredump{PID: 7, Signal: 31, Time: time.Unix(100, 0), Unit: "x.service"}
+	kill := audit.Record{Source: "kmsg", Time: time.Unix(102, 500e6), Serial: 9, PID: 7, Action: audit.ActionKillProcess, Syscall: 41}
+	other := audit.Record{Source: "kmsg", Time: time.Unix(101, 500e6), Serial: 8, PID: 8, Action: audit.ActionLog, Syscall: 1}
+	vs := Merge([]audit.Record{other, kill}, []journal.Coredump{c}, nil)
+	if len(vs) != 2 || vs[1].Unit != "x.service" || vs[1].Coredump == nil || vs[0].Coredump != nil {
+		t.Errorf("%+v", vs)
+	}
+}
