@@ -212,7 +212,14 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 	}
 
 	// Every source at once; their records merged by time into the Merger.
-	m := evidence.NewMerger(uniqueCores(cores), info, emit)
+	// Coredumps were read with slack around the window: only violations in it go on (a coredump's own
+	// time is truncated to the second).
+	m := evidence.NewMerger(uniqueCores(cores), info, func(v evidence.Violation) error {
+		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
+			return nil
+		}
+		return emit(v)
+	})
 	chans := make([]chan audit.Record, len(srcs))
 	done := make(chan struct{})
 	var wg sync.WaitGroup

@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
+	"os/exec"
 	"sort"
+	"syscall"
+	"testing"
 	"time"
 
 	"github.com/sysdiag/sysdiag/internal/testbed"
@@ -22,3 +27,45 @@ func isPrintable(s string) bool {
 	}
 	return true
 }
+
+// watchProc is a running `sysdiag watch --json` on the host.
+type watchProc struct {
+	cmd   *exec.Cmd
+	lines chan []byte // one JSON object each; closed when watch ends
+}
+
+func startWatch(tb testing.TB, args ...string) *watchProc {
+	tb.Helper()
+	cmd := exec.Command(sysdiag, append([]string{"watch", "--json"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	w := &watchProc{cmd: cmd, lines: make(chan []byte, 1000)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			w.lines <- append([]byte(nil), sc.Bytes()...)
+		}
+		close(w.lines)
+	}()
+	return w
+}
+
+// next decodes the next line into v; false after d or when watch ended.
+func (w *watchProc) next(v any, d time.Duration) bool {
+	select {
+	case l, ok := <-w.lines:
+		return ok && json.Unmarshal(l, v) == nil
+	case <-time.After(d):
+		return false
+	}
+}
+
+// stop sends SIGINT (watch prints its summary) and waits.
+func (w *watchProc) stop() { w.cmd.Process.Signal(syscall.SIGINT) }

@@ -1,10 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -45,33 +41,11 @@ func TestWatchThreeKills(t *testing.T) {
 	writeUnit(t, "sysdiag-e2e-w-deny.service", "[Service]\nType=oneshot\nExecStart="+probe+" fchown\nSystemCallFilter=~@chown\n", false)
 	writeUnit(t, "sysdiag-e2e-w-user.service", "[Service]\nType=oneshot\nExecStart="+probe+" fchown\nSystemCallFilter=~@chown\n", true)
 
-	cmd := exec.Command(sysdiag, "watch", "--json", "--root", "/", "--systemd-version", "252.39")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan watchLine, 100)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var l watchLine
-			if json.Unmarshal(sc.Bytes(), &l) == nil {
-				lines <- l
-			}
-		}
-		close(lines)
-	}()
+	w := startWatch(t, "--root", "/", "--systemd-version", "252.39")
 	next := func(d time.Duration) (watchLine, bool) {
-		select {
-		case l, ok := <-lines:
-			return l, ok
-		case <-time.After(d):
-			return watchLine{}, false
-		}
+		var l watchLine
+		ok := w.next(&l, d)
+		return l, ok
 	}
 	if l, ok := next(10 * time.Second); !ok || l.Type != "source" {
 		t.Fatalf("no source line: %+v", l)
@@ -106,7 +80,7 @@ func TestWatchThreeKills(t *testing.T) {
 	if !got["sysdiag-e2e-w-user.service"].UserUnit {
 		t.Error("the user unit is not marked as one")
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	w.stop()
 	for {
 		l, ok := next(10 * time.Second)
 		if !ok {
@@ -121,7 +95,7 @@ func TestWatchThreeKills(t *testing.T) {
 			break
 		}
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := w.cmd.Wait(); err != nil {
 		t.Errorf("watch exit: %v", err)
 	}
 }

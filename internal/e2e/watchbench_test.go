@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"os/exec"
 	"sort"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -23,21 +20,15 @@ func BenchmarkWatchLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	bed.Systemctl("daemon-reload")
-	cmd := exec.Command(sysdiag, "watch", "--json", "--root", "/", "--systemd-version", "252.39")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	w := startWatch(b, "--root", "/", "--systemd-version", "252.39")
 	delays := make(chan int64, 1000)
 	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
+		for raw := range w.lines {
 			var l struct {
 				Type    string `json:"type"`
 				DelayMS int64  `json:"delay_ms"`
 			}
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Type == "violation" {
+			if json.Unmarshal(raw, &l) == nil && l.Type == "violation" {
 				delays <- l.DelayMS
 			}
 		}
@@ -61,7 +52,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	cmd.Process.Signal(syscall.SIGINT)
+	w.stop()
 	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
 	b.ReportMetric(float64(got[len(got)/2]), "p50-ms")
 	b.ReportMetric(float64(got[(len(got)*99)/100]), "p99-ms")

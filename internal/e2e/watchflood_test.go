@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,21 +17,8 @@ func TestWatchFloodAndAuditdRestart(t *testing.T) {
 	const calls = 200000
 	writeUnit(t, "sysdiag-e2e-flood.service", "[Service]\nType=oneshot\nExecStart="+probe+" loop\nSystemCallLog=swapon\n", false)
 	writeUnit(t, "sysdiag-e2e-after.service", "[Service]\nType=oneshot\nExecStart="+probe+" fchown\nSystemCallFilter=~@chown\n", false)
-	cmd := exec.Command(sysdiag, "watch", "--json", "--action", "all", "--root", "/", "--systemd-version", "252.39")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	w := startWatch(t, "--action", "all", "--root", "/", "--systemd-version", "252.39")
+	lines := w.lines
 	<-lines // the source line
 	t0 := time.Now()
 	if res := run(t, "sysdiag-e2e-flood.service", false); res != "success" {
@@ -57,12 +42,12 @@ func TestWatchFloodAndAuditdRestart(t *testing.T) {
 			if !ok {
 				t.Fatal("watch ended")
 			}
-			sawAfter = strings.Contains(l, `"unit":"sysdiag-e2e-after.service"`)
+			sawAfter = strings.Contains(string(l), `"unit":"sysdiag-e2e-after.service"`)
 		case <-deadline:
 			t.Fatal("the kill after auditd's restart was not seen")
 		}
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	w.stop()
 	var sum struct {
 		Summary []struct {
 			Unit     string         `json:"unit"`
@@ -71,12 +56,12 @@ func TestWatchFloodAndAuditdRestart(t *testing.T) {
 		Lost struct{ Kernel, Userspace int } `json:"lost"`
 	}
 	for l := range lines {
-		if strings.Contains(l, `"type":"summary"`) {
-			json.Unmarshal([]byte(l), &sum)
+		if strings.Contains(string(l), `"type":"summary"`) {
+			json.Unmarshal(l, &sum)
 		}
 	}
-	cmd.Wait()
-	if ps := cmd.ProcessState; ps != nil {
+	w.cmd.Wait()
+	if ps := w.cmd.ProcessState; ps != nil {
 		ru, _ := ps.SysUsage().(*syscall.Rusage)
 		if ru != nil {
 			t.Logf("watch: %v user + %v system CPU over the run, %d MiB max RSS", ps.UserTime().Round(time.Millisecond),

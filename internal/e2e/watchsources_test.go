@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -23,35 +20,21 @@ func TestWatchAuditLogAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bed.StopAuditd()
-	cmd := exec.Command(sysdiag, "watch", "--json", "--source", "audit-log", "--since", epoch(since), "--root", "/", "--systemd-version", "252.39")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	w := startWatch(t, "--source", "audit-log", "--since", epoch(since), "--root", "/", "--systemd-version", "252.39")
 	type line struct {
 		Type, Unit, Syscall, Source string
 	}
-	lines := make(chan line, 100)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var l line
-			if json.Unmarshal(sc.Bytes(), &l) == nil {
-				lines <- l
-			}
-		}
-		close(lines)
-	}()
 	seen := map[string]string{}
 	started := false
 	deadline := time.After(20 * time.Second)
 	for len(seen) < 2 {
 		select {
-		case l, ok := <-lines:
+		case raw, ok := <-w.lines:
 			if !ok {
 				t.Fatalf("watch ended; saw %v", seen)
 			}
+			var l line
+			json.Unmarshal(raw, &l)
 			switch l.Type {
 			case "source":
 				if l.Source != "/var/log/audit/audit.log" {
@@ -72,6 +55,5 @@ func TestWatchAuditLogAndReplay(t *testing.T) {
 	if seen["sysdiag-e2e-wr-old.service"] != "swapon" || seen["sysdiag-e2e-wr-new.service"] != "fchown" {
 		t.Errorf("%v", seen)
 	}
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
+	w.stop()
 }
