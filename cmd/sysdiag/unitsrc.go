@@ -32,6 +32,7 @@ type unitInfo struct {
 	Result     string
 	MainCode   int32 // ExecMainCode: 1 exited, 2 killed, 3 dumped
 	MainStatus int32
+	MainPID    uint32 // ExecMainPID of the latest invocation (kept after it exits)
 	NeedReload bool
 }
 
@@ -75,6 +76,7 @@ func loadUnitLive(name string, user bool) (*unitInfo, error) {
 			u.Result, _ = sp["Result"].(string)
 			u.MainCode, _ = sp["ExecMainCode"].(int32)
 			u.MainStatus, _ = sp["ExecMainStatus"].(int32)
+			u.MainPID, _ = sp["ExecMainPID"].(uint32)
 			if f, ok := sp["SystemCallFilter"].([]any); ok && len(f) == 2 {
 				u.DBusAllow, _ = f[0].(bool)
 				u.DBusFilter, _ = f[1].([]string)

@@ -318,7 +318,18 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 	for _, inv := range chosen {
 		ids[inv.ID] = true
 	}
+	// Without a coredump (systemd-coredump absent, or its entry rotated away) a kill of the main process
+	// of the manager's latest invocation is still the unit's: same pid as ExecMainPID.
+	mainPID := 0
+	if u.Invocation != "" && ids[u.Invocation] {
+		mainPID = int(u.MainPID)
+	}
 	reports, err := collect(sf, w, jr, cores, func(v evidence.Violation) error {
+		if v.Coredump == nil && mainPID != 0 && v.PID == mainPID && v.Action.IsKill() {
+			v.Unit, v.UserUnit = u.Name, u.User
+			ev.violations = append(ev.violations, v)
+			return nil
+		}
 		if v.Unit != u.Name || v.UserUnit != u.User || v.Coredump == nil {
 			return nil // another unit's kill in the same window never leaks in
 		}
