@@ -157,3 +157,23 @@ func loadUnitOffline(root, name string, user bool) (*unitInfo, error) {
 	}
 	return u, nil
 }
+
+// completeUnits lists the manager's units starting with prefix, for shell completion (failures: none).
+func completeUnits(user bool, prefix string) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	conn, err := managerConn(ctx, user)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	units, err := conn.ListUnitsByPatternsContext(ctx, nil, []string{prefix + "*"})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, u := range units {
+		out = append(out, u.Name)
+	}
+	return out
+}

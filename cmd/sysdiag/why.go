@@ -52,6 +52,12 @@ or from the source flags. Nothing is written unless --write is given.`,
 			return runWhy(c.OutOrStdout(), c.ErrOrStderr(), opts, time.Now())
 		},
 	}
+	c.ValidArgsFunction = func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return completeUnits(opts.user, prefix), cobra.ShellCompDirectiveNoFileComp
+	}
 	c.Flags().BoolVar(&opts.user, "user", false, "the unit is a unit of the calling user's manager (systemctl --user)")
 	c.Flags().StringVar(&opts.root, "root", "", "read the unit's files under this directory instead of asking the running manager")
 	c.Flags().StringVarP(&opts.since, "since", "S", "", "look at every invocation since this time, not only the latest with a kill")
@@ -204,7 +210,11 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 		return err
 	}
 	if len(res.Violations) == 0 {
-		return &cliError{code: exitNotFound, err: fmt.Errorf("no seccomp kill found for %s", name), hint: ""}
+		hint := ""
+		if os.Geteuid() != 0 && opts.sources.wantsJournal() && !opts.sources.any() {
+			hint = "not root: the system journal and audit.log may be unreadable to you (run as root, or join the systemd-journal and adm groups)"
+		}
+		return notFoundErr(fmt.Errorf("no seccomp kill found for %s", name), hint)
 	}
 	return nil
 }

@@ -124,6 +124,10 @@ func TestWhyDenyList(t *testing.T) {
 	if w.Filter.MatchesDBus == nil || !*w.Filter.MatchesDBus {
 		t.Errorf("the model's expansion differs from systemd's D-Bus SystemCallFilter")
 	}
+	// Shell completion of unit names asks the manager.
+	if comp, _ := sysdiagIn(t, nil, "__complete", "why", "sysdiag-e2e-de"); !strings.Contains(string(comp), unit) {
+		t.Errorf("completion of sysdiag-e2e-de: %q", comp)
+	}
 	human, _ := sysdiagIn(t, nil, "why", unit)
 	t.Logf("sysdiag why %s:\n%s", unit, human)
 	for _, want := range []string{"fchown (x86_64 syscall 93)", "called from __fchown", "Fix (verified", "SystemCallFilter=fchown", "zz-sysdiag.conf"} {
