@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -302,5 +304,43 @@ func TestMappedStopEarly(t *testing.T) {
 		if _, err := ReadLogFile(path, Window{}, func(Record) error { n++; return ErrStop }); err != nil || n != 1 {
 			t.Fatalf("%d callbacks, %v", n, err)
 		}
+	}
+}
+
+func TestFollowLogRotation(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/audit.log"
+	line := func(serial int) string {
+		return fmt.Sprintf("type=SECCOMP msg=audit(1795346400.%03d:%d): pid=%d comm=\"p\" exe=\"/p\" sig=31 arch=c000003e syscall=41 compat=0 ip=0x1 code=0x80000000\n", serial%1000, serial, serial)
+	}
+	os.WriteFile(path, []byte(line(1)), 0o644) // before the start: not reported
+	lf, err := FollowLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan int, 10)
+	done := make(chan error)
+	go func() {
+		done <- lf.Run(ctx, func(r Record) error { got <- r.PID; return nil })
+	}()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(line(2))
+	f.Close()
+	// auditd rotates: the log moves to audit.log.1 and a new one starts.
+	os.Rename(path, path+".1")
+	os.WriteFile(path, []byte(line(3)), 0o644)
+	var pids []int
+	for len(pids) < 2 {
+		select {
+		case p := <-got:
+			pids = append(pids, p)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("followed %v", pids)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil || pids[0] != 2 || pids[1] != 3 {
+		t.Errorf("pids %v, err %v", pids, err)
 	}
 }

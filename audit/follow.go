@@ -9,48 +9,67 @@ import (
 	"time"
 )
 
-// FollowLog tails an auditd log (tail -F): new SECCOMP records go to fn as auditd appends them; when the
-// log is rotated (a new file at the path, or the file shrinks) it continues with the new file from its
-// start. It returns when ctx is done.
-func FollowLog(ctx context.Context, path string, fn func(Record) error) error {
-	var f *os.File
-	var ino uint64
-	var off int64
-	var partial []byte
-	open := func(fromEnd bool) {
-		if f != nil {
-			f.Close()
-			f = nil
-		}
-		nf, err := os.Open(path)
-		if err != nil {
-			return
-		}
-		fi, _ := nf.Stat()
-		f, ino, off, partial = nf, inode(fi), 0, nil
-		if fromEnd {
-			off = fi.Size()
-		}
+// LogFollower tails an auditd log (tail -F): new SECCOMP records as auditd appends them, across rotations.
+type LogFollower struct {
+	path    string
+	f       *os.File
+	ino     uint64
+	off     int64
+	partial []byte
+}
+
+// FollowLog opens path at its current end: Run reports what is written from now on.
+func FollowLog(path string) (*LogFollower, error) {
+	l := &LogFollower{path: path}
+	if err := l.open(true); err != nil {
+		return nil, err
 	}
-	open(true)
+	return l, nil
+}
+
+func (l *LogFollower) open(atEnd bool) error {
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	f, err := os.Open(l.path)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.f, l.ino, l.off, l.partial = f, inode(fi), 0, nil
+	if atEnd {
+		l.off = fi.Size()
+	}
+	return nil
+}
+
+// Run calls fn for each new record until ctx is done. When the log is rotated (a new file at the path,
+// or the file shrinks) it finishes the old file and goes on with the new one from its start.
+func (l *LogFollower) Run(ctx context.Context, fn func(Record) error) error {
 	defer func() {
-		if f != nil {
-			f.Close()
+		if l.f != nil {
+			l.f.Close()
 		}
 	}()
 	buf := make([]byte, 1<<20)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if f == nil {
-			open(false)
-		} else if fi, err := os.Stat(path); err == nil && (inode(fi) != ino || fi.Size() < off) {
-			// Rotated: finish the old file, then the new one from its start.
-			drain(f, &off, buf, &partial, fn)
-			open(false)
+		if l.f == nil {
+			_ = l.open(false)
+		} else if fi, err := os.Stat(l.path); err == nil && (inode(fi) != l.ino || fi.Size() < l.off) {
+			if err := l.drain(buf, fn); err != nil {
+				return err
+			}
+			_ = l.open(false)
 		}
-		if f != nil {
-			if err := drain(f, &off, buf, &partial, fn); err != nil {
+		if l.f != nil {
+			if err := l.drain(buf, fn); err != nil {
 				return err
 			}
 		}
@@ -62,12 +81,12 @@ func FollowLog(ctx context.Context, path string, fn func(Record) error) error {
 	}
 }
 
-func drain(f *os.File, off *int64, buf []byte, partial *[]byte, fn func(Record) error) error {
+func (l *LogFollower) drain(buf []byte, fn func(Record) error) error {
 	for {
-		n, err := f.ReadAt(buf, *off)
+		n, err := l.f.ReadAt(buf, l.off)
 		if n > 0 {
-			*off += int64(n)
-			data := append(*partial, buf[:n]...)
+			l.off += int64(n)
+			data := append(l.partial, buf[:n]...)
 			end := bytes.LastIndexByte(data, '\n') + 1
 			var st Stats
 			if err := scanBlock(data[:end], &st, fn); err != nil {
@@ -77,7 +96,7 @@ func drain(f *os.File, off *int64, buf []byte, partial *[]byte, fn func(Record) 
 			if len(rest) > MaxLine {
 				rest = nil
 			}
-			*partial = append((*partial)[:0], rest...)
+			l.partial = append(l.partial[:0], rest...)
 		}
 		if err == io.EOF || n == 0 {
 			return nil

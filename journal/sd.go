@@ -108,6 +108,14 @@ func (r *Reader) Query(matches []string, since, until time.Time, fn func(Fields)
 
 // Follow calls fn for each new entry with every match, from now on, until ctx is done (journalctl -f).
 func (r *Reader) Follow(ctx context.Context, matches []string, fn func(Fields) error) error {
+	if err := r.Tail(matches); err != nil {
+		return err
+	}
+	return r.FollowNext(ctx, fn)
+}
+
+// Tail sets the matches and moves to the end: FollowNext then gives only entries written after Tail.
+func (r *Reader) Tail(matches []string) error {
 	r.j.FlushMatches()
 	for _, m := range matches {
 		if err := r.j.AddMatch(m); err != nil {
@@ -117,9 +125,12 @@ func (r *Reader) Follow(ctx context.Context, matches []string, fn func(Fields) e
 	if err := r.j.SeekTail(); err != nil {
 		return err
 	}
-	if _, err := r.j.Previous(); err != nil { // position on the last entry: Next gives only new ones
-		return err
-	}
+	_, err := r.j.Previous() // on the last entry: Next gives only new ones
+	return err
+}
+
+// FollowNext calls fn for each entry after the current position, waiting for new ones, until ctx is done.
+func (r *Reader) FollowNext(ctx context.Context, fn func(Fields) error) error {
 	for ctx.Err() == nil {
 		n, err := r.j.Next()
 		if err != nil {

@@ -27,3 +27,9 @@ func (r *Reader) Follow(context.Context, []string, func(Fields) error) error {
 }
 
 func (r *Reader) Only(...string) Querier { return r }
+
+func (r *Reader) Tail([]string) error { return errors.New("no journal support") }
+
+func (r *Reader) FollowNext(context.Context, func(Fields) error) error {
+	return errors.New("no journal support")
+}

@@ -335,10 +335,13 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 	if want == "auto" || want == "journal" {
 		r, err := journal.Open(journal.Source{})
 		if err == nil {
+			err = r.Tail([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}) // positioned before "watching" is said
+		}
+		if err == nil {
 			go func() {
 				defer close(recs)
 				defer r.Close()
-				_ = r.Follow(ctx, []string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, func(f journal.Fields) error {
+				_ = r.FollowNext(ctx, func(f journal.Fields) error {
 					rec, err := audit.FromJournal(f)
 					if err != nil {
 						return nil
@@ -359,10 +362,10 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 		errs = append(errs, "journal: "+err.Error())
 	}
 	if want == "auto" || want == "audit-log" {
-		if _, err := os.Stat(w.opts.auditLog); err == nil {
+		if lf, err := audit.FollowLog(w.opts.auditLog); err == nil { // opened at its end before "watching" is said
 			go func() {
 				defer close(recs)
-				_ = audit.FollowLog(ctx, w.opts.auditLog, func(r audit.Record) error {
+				_ = lf.Run(ctx, func(r audit.Record) error {
 					select {
 					case recs <- sourced{r, attribute(r.PID)}:
 					case <-ctx.Done():

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
+	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,4 +60,49 @@ func TestWatchAuditLogAndReplay(t *testing.T) {
 		t.Errorf("%v", seen)
 	}
 	w.stop()
+}
+
+// watch --source journal follows journald's audit transport; the human line names unit, call and fix.
+func TestWatchJournalSourceHuman(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-wj.service"
+	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" ptrace\nSystemCallFilter=@system-service\n", false)
+	cmd := exec.Command(sysdiag, "watch", "--source", "journal", "--root", "/", "--systemd-version", "252.39")
+	out, _ := cmd.StdoutPipe()
+	errp, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// "watching …" on stderr comes once the follower is at the journal's end.
+	esc := bufio.NewScanner(errp)
+	if !esc.Scan() || !strings.Contains(esc.Text(), "watching journald's audit transport") {
+		t.Fatalf("stderr: %q", esc.Text())
+	}
+	run(t, unit, false)
+	select {
+	case l := <-lines:
+		for _, want := range []string{unit, "ptrace (x86_64 101)", "@debug", "kill-process", "fix: SystemCallFilter=ptrace"} {
+			if !strings.Contains(l, want) {
+				t.Errorf("line lacks %q: %s", want, l)
+			}
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("nothing printed")
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for esc.Scan() {
+		}
+	}()
+	cmd.Wait()
 }
