@@ -16,9 +16,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the testdata/script golden sections")
 
 func TestMain(m *testing.M) {
-	os.Exit(testscript.RunMain(m, map[string]func() int{
-		"sysdiag": func() int { return run(os.Args[1:], os.Stdout, os.Stderr) },
-	}))
+	testscript.Main(m, map[string]func(){
+		"sysdiag": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
 }
 
 // TestScripts runs the txtar scripts in testdata/script: the CLI end to end on offline inputs, exact

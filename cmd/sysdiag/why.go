@@ -274,11 +274,8 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 		ev.searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(invs), len(cores), u.Name)
 	}
 	if len(invs) > 0 {
-		last := invs[len(invs)-1]
-		for i := len(last.Exits) - 1; i >= 0; i-- {
-			e := last.Exits[i]
-			ev.lastExit = &e
-			break
+		if exits := invs[len(invs)-1].Exits; len(exits) > 0 {
+			ev.lastExit = &exits[len(exits)-1]
 		}
 	}
 
