@@ -44,11 +44,14 @@ type RowChange struct {
 	Before, After int    // badness 0–10
 }
 
+// Keep is what an earlier sysdiag drop-in allowed: SystemCallFilter= names and SystemCallArchitectures=.
+type Keep struct{ Allow, Architectures []string }
+
 // Propose returns the minimal fix for the blocked calls — the fewest syscalls newly allowed — and its
 // alternatives: the smallest group containing each name, and (where the calls can fail instead of
-// killing) an errno variant. host is the machine's native ABI. keep lists what an earlier drop-in of
-// sysdiag's already allows: the new drop-in replaces that file, so it carries those names on.
-func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, keep []string) (Fix, []Fix) {
+// killing) an errno variant. host is the recording machine's native ABI. keep is what an earlier drop-in
+// of sysdiag's already allows: the new drop-in replaces that file, so it carries those on.
+func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, keep Keep) (Fix, []Fix) {
 	var names, arches []string
 	seen := map[string]bool{}
 	for _, b := range blocked {
@@ -67,7 +70,7 @@ func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, kee
 			}
 		}
 	}
-	withKeep := func(add []string) []string {
+	withKeep := func(keep, add []string) []string {
 		var out []string
 		for _, k := range keep {
 			if !slices.Contains(add, k) {
@@ -76,7 +79,8 @@ func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, kee
 		}
 		return append(out, add...)
 	}
-	minimal := f.relax("minimal", withKeep(names), arches)
+	arches = withKeep(keep.Architectures, arches)
+	minimal := f.relax("minimal", withKeep(keep.Allow, names), arches)
 	var alts []Fix
 	// The smallest group for each name (not @default, not @known: those are not relaxations one picks).
 	var groups []string
@@ -92,7 +96,7 @@ func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, kee
 		}
 	}
 	if len(groups) > 0 {
-		g := f.relax("group "+strings.Join(groups, " "), withKeep(groups), arches)
+		g := f.relax("group "+strings.Join(groups, " "), withKeep(keep.Allow, groups), arches)
 		if len(g.NewlyAllowed) > len(minimal.NewlyAllowed) {
 			alts = append(alts, g)
 		}
@@ -159,8 +163,15 @@ func (f *Filter) With(a Assignment) *Filter {
 		c.removed[k] = v
 	}
 	c.Warnings = nil
-	if a.Directive == "SystemCallFilter" {
-		c.parseFilter(&a, strings.TrimSpace(a.Value), syscalls.IsSyscall, f.Table.Version())
+	switch val := strings.TrimSpace(a.Value); a.Directive {
+	case "SystemCallFilter":
+		c.parseFilter(&a, val, syscalls.IsSyscall, f.Table.Version())
+	case "SystemCallArchitectures":
+		c.Architectures = append(append([]string(nil), f.Architectures...), strings.Fields(val)...)
+		c.ArchLines = append(append([]*Assignment(nil), f.ArchLines...), &a)
+		if val == "" {
+			c.Architectures, c.ArchLines = nil, nil
+		}
 	}
 	return &c
 }

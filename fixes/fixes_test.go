@@ -50,7 +50,7 @@ func TestAllowListMinusGroup(t *testing.T) {
 	if d.Cause != CauseNotInAllowList || d.Origin.Assignment.Line != 3 || !strings.Contains(d.Explain, "@system-service") {
 		t.Errorf("%+v", d)
 	}
-	fx, alts := Propose(f, []Blocked{{"fchown", syscalls.ArchX86_64, 93}}, syscalls.ArchX86_64, 1, nil)
+	fx, alts := Propose(f, []Blocked{{"fchown", syscalls.ArchX86_64, 93}}, syscalls.ArchX86_64, 1, Keep{})
 	if fx.DropIn != "# written by sysdiag: let the calls the filter blocked through\n[Service]\nSystemCallFilter=fchown\n" ||
 		!slices.Equal(fx.NewlyAllowed, []string{"fchown"}) {
 		t.Errorf("minimal: %+v", fx)
@@ -95,7 +95,7 @@ func TestENOSYSAndArchitectures(t *testing.T) {
 	if d.Cause != CauseArchitecture || !d.Kills {
 		t.Errorf("%+v", d)
 	}
-	fx, _ := Propose(g, []Blocked{{"fchown32", syscalls.ArchI386, 207}}, syscalls.ArchX86_64, 0, nil)
+	fx, _ := Propose(g, []Blocked{{"fchown32", syscalls.ArchI386, 207}}, syscalls.ArchX86_64, 0, Keep{})
 	if !strings.Contains(fx.DropIn, "SystemCallArchitectures=x86\n") || strings.Contains(fx.DropIn, "SystemCallFilter=") {
 		t.Errorf("%s", fx.DropIn)
 	}
@@ -103,7 +103,7 @@ func TestENOSYSAndArchitectures(t *testing.T) {
 
 func TestExposure(t *testing.T) {
 	f := Build(v252, lines("x", "SystemCallFilter", "@system-service"), nil)
-	fx, _ := Propose(f, []Blocked{{"ptrace", syscalls.ArchX86_64, 101}}, syscalls.ArchX86_64, 0, nil)
+	fx, _ := Propose(f, []Blocked{{"ptrace", syscalls.ArchX86_64, 101}}, syscalls.ArchX86_64, 0, Keep{})
 	if len(fx.Exposure.Rows) != 1 || fx.Exposure.Rows[0].ID != "SystemCallFilter=~@debug" || fx.Exposure.Rows[0].After != 9 || fx.Exposure.Delta <= 0 {
 		t.Errorf("%+v", fx.Exposure)
 	}

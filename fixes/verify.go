@@ -33,15 +33,19 @@ const (
 	retActionMask  = 0xffff0000
 )
 
-// Verify builds the filter before and after the fix with libseccomp for the call's ABI, the way systemd's
-// seccomp_load_syscall_filter_set_raw() does, exports each as BPF, and runs the BPF on the call's
-// seccomp_data. A fix is verified when the call was blocked before and is allowed after.
-func Verify(before, after *Filter, arch syscalls.Arch, nr int) (Verdict, error) {
-	b, err := evaluate(before, arch, nr)
+// Verify builds, with libseccomp, the filters systemd installs before and after the fix, exports each as
+// BPF, and runs the BPF on the call's seccomp_data; of several filters the kernel keeps the harshest
+// action, as here. The filters are the two a unit's SystemCallArchitectures= and SystemCallFilter= give:
+// the architecture filter (seccomp_restrict_archs: allow, the recording host's native ABI host plus the
+// listed ones, libseccomp's default bad-arch action kill-thread) and the syscall filter for the call's
+// ABI (seccomp_load_syscall_filter_set_raw). A fix is verified when the call was blocked before and is
+// allowed after.
+func Verify(before, after *Filter, arch, host syscalls.Arch, nr int) (Verdict, error) {
+	b, err := evaluate(before, arch, host, nr)
 	if err != nil {
 		return Verdict{}, err
 	}
-	a, err := evaluate(after, arch, nr)
+	a, err := evaluate(after, arch, host, nr)
 	if err != nil {
 		return Verdict{}, err
 	}
@@ -68,7 +72,83 @@ func retName(r uint32) string {
 	return fmt.Sprintf("%#x", r)
 }
 
-func evaluate(f *Filter, arch syscalls.Arch, nr int) (uint32, error) {
+// harsher reports whether the kernel prefers action a over b when several filters answer a call
+// (kernel/seccomp.c: the lowest ACTION_ONLY value as a signed int wins; kill-process is the harshest).
+func harsher(a, b uint32) bool { return int32(a&retActionMask) < int32(b&retActionMask) }
+
+func evaluate(f *Filter, arch, host syscalls.Arch, nr int) (uint32, error) {
+	ret, err := evaluateArchs(f, arch, host, nr)
+	if err != nil {
+		return 0, err
+	}
+	if ret&retActionMask != retAllow {
+		return ret, nil // systemd builds no syscall filter for a blocked ABI (SECCOMP_LOCAL_ARCH_BLOCKED)
+	}
+	sf, err := evaluateFilter(f, arch, nr)
+	if err != nil {
+		return 0, err
+	}
+	if harsher(sf, ret) {
+		ret = sf
+	}
+	return ret, nil
+}
+
+// evaluateArchs runs SystemCallArchitectures='s filter: seccomp_init(ALLOW) for host's ABI plus every
+// listed one, nothing else; a call of another ABI meets libseccomp's default bad-arch action.
+func evaluateArchs(f *Filter, arch, host syscalls.Arch, nr int) (uint32, error) {
+	if len(f.Architectures) == 0 {
+		return retAllow, nil
+	}
+	hs, ok := scmpArch[host]
+	if !ok {
+		return 0, fmt.Errorf("libseccomp here cannot build a filter for %s", host)
+	}
+	filter, err := seccomp.NewFilter(seccomp.ActAllow)
+	if err != nil {
+		return 0, fmt.Errorf("libseccomp: %w", err)
+	}
+	defer filter.Release()
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return 0, fmt.Errorf("libseccomp: %w", err)
+	}
+	if err := filter.AddArch(hs); err != nil {
+		return 0, fmt.Errorf("libseccomp: adding %s: %w", host, err)
+	}
+	for _, a := range syscalls.Arches() {
+		sa, ok := scmpArch[a]
+		if !ok || a == host || !f.archAllowed(a, host) {
+			continue
+		}
+		if err := filter.AddArch(sa); err != nil {
+			return 0, fmt.Errorf("libseccomp: adding %s: %w", a, err)
+		}
+	}
+	if hs != native && !f.archAllowed(hostArchOf(native), host) {
+		if err := filter.RemoveArch(native); err != nil {
+			return 0, fmt.Errorf("libseccomp: %w", err)
+		}
+	}
+	prog, err := exportBPF(filter)
+	if err != nil {
+		return 0, err
+	}
+	return runBPF(prog, uint32(arch), nr)
+}
+
+// hostArchOf maps libseccomp's arch back to the audit arch (for this machine's own native ABI).
+func hostArchOf(sa seccomp.ScmpArch) syscalls.Arch {
+	for a, s := range scmpArch {
+		if s == sa {
+			return a
+		}
+	}
+	return 0
+}
+
+// evaluateFilter runs SystemCallFilter='s filter for the call's ABI.
+func evaluateFilter(f *Filter, arch syscalls.Arch, nr int) (uint32, error) {
 	sa, ok := scmpArch[arch]
 	if !ok {
 		return 0, fmt.Errorf("libseccomp here cannot build a filter for %s", arch)
@@ -89,7 +169,10 @@ func evaluate(f *Filter, arch syscalls.Arch, nr int) (uint32, error) {
 		return 0, fmt.Errorf("libseccomp: %w", err)
 	}
 	defer filter.Release()
-	native, _ := seccomp.GetNativeArch()
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return 0, fmt.Errorf("libseccomp: %w", err)
+	}
 	if sa != native {
 		if err := filter.AddArch(sa); err != nil {
 			return 0, fmt.Errorf("libseccomp: adding %s: %w", arch, err)

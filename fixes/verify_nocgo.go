@@ -16,7 +16,7 @@ type Verdict struct {
 }
 
 // Verify needs libseccomp (cgo).
-func Verify(before, after *Filter, arch syscalls.Arch, nr int) (Verdict, error) {
+func Verify(before, after *Filter, arch, host syscalls.Arch, nr int) (Verdict, error) {
 	return Verdict{}, errors.New("this sysdiag was built without cgo: the fix is not verified against libseccomp")
 }
 

@@ -6,7 +6,7 @@
 #   tests:  systemd-coredump, libdw1 (stack traces in coredumps), auditd, ncat, zstd, gcc-multilib (a static
 #           i386 binary) — the real-systemd e2e
 set -euo pipefail
-pkgs=(gcc gcc-multilib pkg-config libseccomp-dev libsystemd0 systemd systemd-coredump libdw1 auditd ncat zstd util-linux bc)
+pkgs=(gcc gcc-multilib pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd systemd-coredump libdw1 auditd ncat zstd util-linux bc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

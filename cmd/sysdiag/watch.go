@@ -454,7 +454,7 @@ func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 			wv.BlockedBy.Line = &lineJSON{a.Directive, a.Value, a.File, a.Line}
 		}
 		if d.Blocked {
-			fx, _ := fixes.Propose(f, []fixes.Blocked{{Name: v.Name, Arch: v.Arch, Nr: v.Syscall}}, w.host, 0, nil)
+			fx, _ := fixes.Propose(f, []fixes.Blocked{{Name: v.Name, Arch: v.Arch, Nr: v.Syscall}}, w.host, 0, fixes.Keep{})
 			home, _ := os.UserHomeDir()
 			ev.Fix = &watchFix{Allow: fx.Allow, Architectures: fx.Architectures, Dropin: fx.DropIn,
 				DropinPath: filepath.Join(unitfile.DropInDir(ui.Name, ui.User, home), unitfile.DropInName)}

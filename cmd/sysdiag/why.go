@@ -432,10 +432,14 @@ func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *u
 	home, _ := os.UserHomeDir()
 	dropin := filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName)
 	// An earlier drop-in of sysdiag's is replaced by the new one: carry what it allowed.
-	var keep []string
+	var keep fixes.Keep
 	for _, a := range u.Assigns {
-		if a.File == dropin && a.Directive == "SystemCallFilter" && !strings.HasPrefix(a.Value, "~") {
-			keep = append(keep, strings.Fields(a.Value)...)
+		switch {
+		case a.File != dropin:
+		case a.Directive == "SystemCallFilter" && !strings.HasPrefix(a.Value, "~"):
+			keep.Allow = append(keep.Allow, strings.Fields(a.Value)...)
+		case a.Directive == "SystemCallArchitectures":
+			keep.Architectures = append(keep.Architectures, strings.Fields(a.Value)...)
 		}
 	}
 	minimal, alts := fixes.Propose(f, blocked, host, 1, keep)
@@ -449,17 +453,15 @@ func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *u
 	sc := "systemctl" + userFlag(u.User)
 	fx.Commands = []string{sc + " daemon-reload", sc + " restart " + u.Name}
 	after := f
+	if len(minimal.Architectures) > 0 {
+		after = after.With(fixes.Assignment{Directive: "SystemCallArchitectures", Value: strings.Join(minimal.Architectures, " ")})
+	}
 	if len(minimal.Allow) > 0 {
-		after = f.With(fixes.Assignment{Directive: "SystemCallFilter", Value: strings.Join(minimal.Allow, " ")})
+		after = after.With(fixes.Assignment{Directive: "SystemCallFilter", Value: strings.Join(minimal.Allow, " ")})
 	}
 	fx.Verified = true
 	for _, b := range blocked {
-		if d := f.Decide(b.Name, b.Arch, host); d.Cause == fixes.CauseArchitecture {
-			fx.Verified = false
-			fx.Verification = append(fx.Verification, fmt.Sprintf("%s (%s): an architecture change is not checked against BPF", b.Name, b.Arch))
-			continue
-		}
-		vd, err := fixes.Verify(f, after, b.Arch, b.Nr)
+		vd, err := fixes.Verify(f, after, b.Arch, host, b.Nr)
 		if err != nil {
 			fx.Verified = false
 			fx.Verification = append(fx.Verification, err.Error())

@@ -25,6 +25,10 @@ var (
 	sysdiag string // the sysdiag binary under test
 	probe   string // /opt/sysdiag-e2e/bin/probe
 	probeSp string // the same binary at a path with a space: audit hex-encodes its exe
+	probe32 string // the probe, static i386
+	// runs32 says whether this kernel executes i386 code; kernelKind says it in words (printed).
+	runs32     bool
+	kernelKind string
 	skipWhy string
 	unitDir = "/etc/systemd/system"
 	userDir = "/etc/systemd/user"
@@ -52,6 +56,7 @@ func TestMain(m *testing.M) {
 		rc = 1
 	}
 	os.RemoveAll(e2eRoot)
+	fmt.Println("e2e: this kernel", kernelKind)
 	fmt.Println("e2e scenario times:")
 	for k, v := range timings {
 		fmt.Printf("  %-40s %6.2fs\n", k, v.Seconds())
@@ -80,6 +85,10 @@ func setup() (int, error) {
 	if err := os.WriteFile(probeSp, raw, 0o755); err != nil {
 		return 0, err
 	}
+	if err := buildProbe32(); err != nil {
+		return 0, err
+	}
+	fmt.Println("e2e: this kernel", kernelKind)
 	state := filepath.Join(os.TempDir(), "sysdiag-e2e-bed")
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return 0, err

@@ -37,7 +37,7 @@ func TestZZEventsFindsEveryKill(t *testing.T) {
 	ev := events(t, "--since", epoch(suiteStart))
 	seen := map[int]int{}
 	for _, v := range ev.Violations {
-		if _, ok := pids[v.PID]; !ok || v.Action != "kill-process" {
+		if _, ok := pids[v.PID]; !ok || (v.Action != "kill-process" && v.Action != "kill-thread") {
 			continue
 		}
 		seen[v.PID]++
