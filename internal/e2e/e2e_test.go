@@ -29,11 +29,11 @@ var (
 	// runs32 says whether this kernel executes i386 code; kernelKind says it in words (printed).
 	runs32     bool
 	kernelKind string
-	skipWhy string
-	unitDir = "/etc/systemd/system"
-	userDir = "/etc/systemd/user"
-	e2eRoot = "/opt/sysdiag-e2e"
-	timings = map[string]time.Duration{}
+	skipWhy    string
+	unitDir    = "/etc/systemd/system"
+	userDir    = "/etc/systemd/user"
+	e2eRoot    = "/opt/sysdiag-e2e"
+	timings    = map[string]time.Duration{}
 	// suiteStart bounds what the suite looks at in the (persistent, shared) journal.
 	suiteStart = time.Now()
 	updating   = os.Getenv("SYSDIAG_UPDATE_FIXTURES") == "1"
