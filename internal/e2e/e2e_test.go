@@ -44,18 +44,36 @@ func TestMain(m *testing.M) {
 		skipWhy = "the real-systemd tests need root (they boot systemd in a PID+mount namespace)"
 		os.Exit(m.Run())
 	}
-	code, err := setup()
-	if err != nil {
+	if err := testbed.CheckHost(os.DirFS("/")); err != nil {
+		// Loud, not silent: the suite did not run here, and says why.
+		skipWhy = err.Error()
+		fmt.Println("e2e: SKIPPED, every real-systemd test:", skipWhy)
+		os.Exit(m.Run())
+	}
+	// What the bed changes on the host must be as it was afterwards: checked here, after every test.
+	corePattern := testbed.CorePattern()
+	auditWas, _ := testbed.AuditEnabled()
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		if bed != nil {
+			bed.Stop()
+		}
 		os.Exit(1)
 	}
-	_ = code
 	rc := m.Run()
 	if err := bed.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e teardown:", err)
 		rc = 1
 	}
 	os.RemoveAll(e2eRoot)
+	if now := testbed.CorePattern(); now != corePattern {
+		fmt.Fprintf(os.Stderr, "e2e teardown: kernel.core_pattern is %q, was %q before the suite\n", now, corePattern)
+		rc = 1
+	}
+	if now, _ := testbed.AuditEnabled(); now != auditWas {
+		fmt.Fprintf(os.Stderr, "e2e teardown: audit enabled is %q, was %q before the suite\n", now, auditWas)
+		rc = 1
+	}
 	fmt.Println("e2e: this kernel", kernelKind)
 	fmt.Println("e2e scenario times:")
 	for k, v := range timings {
@@ -64,43 +82,43 @@ func TestMain(m *testing.M) {
 	os.Exit(rc)
 }
 
-func setup() (int, error) {
+func setup() error {
 	bin := filepath.Join(e2eRoot, "bin")
 	if err := os.MkdirAll(filepath.Join(e2eRoot, "my app"), 0o755); err != nil {
-		return 0, err
+		return err
 	}
 	if err := os.MkdirAll(bin, 0o755); err != nil {
-		return 0, err
+		return err
 	}
 	sysdiag = filepath.Join(bin, "sysdiag")
 	if out, err := exec.Command("go", "build", "-o", sysdiag, "../../cmd/sysdiag").CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build: %w: %s", err, out)
+		return fmt.Errorf("go build: %w: %s", err, out)
 	}
 	probe = filepath.Join(bin, "probe")
 	if out, err := exec.Command("gcc", "-O2", "-o", probe, "testdata/probe.c").CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("gcc probe: %w: %s", err, out)
+		return fmt.Errorf("gcc probe: %w: %s", err, out)
 	}
 	probeSp = filepath.Join(e2eRoot, "my app", "probe")
 	raw, _ := os.ReadFile(probe)
 	if err := os.WriteFile(probeSp, raw, 0o755); err != nil {
-		return 0, err
+		return err
 	}
 	if err := buildProbe32(); err != nil {
-		return 0, err
+		return err
 	}
 	fmt.Println("e2e: this kernel", kernelKind)
 	state := filepath.Join(os.TempDir(), "sysdiag-e2e-bed")
 	if err := os.MkdirAll(state, 0o755); err != nil {
-		return 0, err
+		return err
 	}
 	t0 := time.Now()
 	b, err := testbed.Start(state)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	timings["boot systemd 252 in a namespace"] = time.Since(t0)
 	bed = b
-	return 0, nil
+	return nil
 }
 
 func need(t *testing.T) {

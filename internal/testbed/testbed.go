@@ -11,7 +11,10 @@
 // and /sys are read-only (the manager would rewrite host sysctls and start udevd); journald's /dev/log
 // and /dev/initctl symlinks on the shared /dev are removed on Stop.
 //
-// Start needs root. Everything the bed creates is undone by Stop, also after a failed test.
+// Start needs root, and refuses a host that systemd booted (CheckHost): there the bed would take over
+// the host's core pattern, /run/systemd/coredump, /dev/log and audit state from the running services.
+// Everything the bed creates or changes is undone by Stop — the core pattern and the audit "enabled" state
+// are put back as they were — also after a failed test.
 package testbed
 
 import (
@@ -19,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,11 +39,31 @@ const target = "sysdiag-testbed.target"
 
 // Bed is a running test-bed manager.
 type Bed struct {
-	Dir       string // state directory
-	NSPid     int    // host pid of the namespace's PID 1 (systemd)
-	unshare   *exec.Cmd
-	files     []string // unit files and drop-in dirs to remove on Stop
-	auditdPID int
+	Dir         string // state directory
+	NSPid       int    // host pid of the namespace's PID 1 (systemd)
+	unshare     *exec.Cmd
+	files       []string // unit files and drop-in dirs to remove on Stop
+	auditdPID   int
+	corePattern string // the host's kernel.core_pattern before Start, put back by Stop ("" = untouched)
+	auditWas    string // the audit "enabled" value before StartAuditd, put back by StopAuditd
+	devLog      bool   // /dev/log existed before Start: Stop leaves it
+}
+
+// ErrHostBooted says the host runs systemd as PID 1: the bed refuses to touch it.
+var ErrHostBooted = errors.New("testbed: this host was booted by systemd (PID 1 is systemd, or /run/systemd/system exists): " +
+	"the test bed would take over its core pattern, /run/systemd/coredump, /dev/log and audit state, so it refuses; " +
+	"run the real-systemd tests in a throwaway machine or root (scripts/fresh-root.sh)")
+
+// CheckHost refuses a host that systemd booted, reading root (the host's "/"): PID 1's comm is systemd,
+// or /run/systemd/system exists (sd_booted()'s test). It is the guard Start applies.
+func CheckHost(root fs.FS) error {
+	if comm, err := fs.ReadFile(root, "proc/1/comm"); err == nil && strings.TrimSpace(string(comm)) == "systemd" {
+		return ErrHostBooted
+	}
+	if fi, err := fs.Stat(root, "run/systemd/system"); err == nil && fi.IsDir() {
+		return ErrHostBooted
+	}
+	return nil
 }
 
 // Start boots a manager. dir holds its state (created if missing).
@@ -47,21 +71,31 @@ func Start(dir string) (*Bed, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("testbed: needs root")
 	}
+	if err := CheckHost(os.DirFS("/")); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat("/run/systemd/coredump"); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		return nil, errors.New("testbed: /run/systemd/coredump is a real socket or file here (a systemd-coredump of the host's): refusing to replace it")
+	}
 	if _, err := os.Stat("/lib/systemd/systemd"); err != nil {
 		return nil, fmt.Errorf("testbed: no systemd to run: %w", err)
 	}
 	if _, err := cgroup2Mount(); err != nil {
 		return nil, err
 	}
-	if err := ensureCorePattern(); err != nil {
+	b := &Bed{Dir: dir}
+	_, err := os.Lstat("/dev/log")
+	b.devLog = err == nil
+	if b.corePattern, err = ensureCorePattern(); err != nil {
 		return nil, err
 	}
-	b := &Bed{Dir: dir}
 	if err := b.writeFiles(); err != nil {
+		b.Stop()
 		return nil, err
 	}
 	log, err := os.Create(filepath.Join(dir, "unshare.log"))
 	if err != nil {
+		b.Stop()
 		return nil, err
 	}
 	defer log.Close()
@@ -70,6 +104,7 @@ func Start(dir string) (*Bed, error) {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
+		b.Stop()
 		return nil, fmt.Errorf("testbed: unshare: %w", err)
 	}
 	b.unshare = cmd
@@ -167,8 +202,15 @@ func (b *Bed) Stop() error {
 	if l, err := os.Readlink("/run/systemd/coredump"); err == nil && strings.HasPrefix(l, "/proc/") {
 		_ = os.Remove("/run/systemd/coredump")
 	}
-	if l, _ := os.Readlink("/dev/log"); l == "/run/systemd/journal/dev-log" {
+	if l, _ := os.Readlink("/dev/log"); l == "/run/systemd/journal/dev-log" && !b.devLog {
 		_ = os.Remove("/dev/log")
+	}
+	if b.corePattern != "" {
+		if err := os.WriteFile("/proc/sys/kernel/core_pattern", []byte(b.corePattern), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("testbed: restoring core_pattern %q: %w", b.corePattern, err))
+		} else {
+			b.corePattern = ""
+		}
 	}
 	if l, _ := os.Readlink("/dev/initctl"); l == "/run/initctl" {
 		_ = os.Remove("/dev/initctl")
@@ -266,6 +308,11 @@ func (b *Bed) WaitDone(unit string, user bool, timeout time.Duration) (string, e
 // StartAuditd starts auditd on the host (it needs the initial PID namespace) with the machine's
 // /etc/audit/auditd.conf (Debian: log_format = ENRICHED) and waits for it to take the audit pid.
 func (b *Bed) StartAuditd() error {
+	was, err := AuditEnabled()
+	if err != nil {
+		return err
+	}
+	b.auditWas = was
 	if out, err := exec.Command("/sbin/auditd").CombinedOutput(); err != nil {
 		return fmt.Errorf("auditd: %w: %s", err, out)
 	}
@@ -282,8 +329,8 @@ func (b *Bed) StartAuditd() error {
 	return nil
 }
 
-// StopAuditd stops the auditd StartAuditd started and restores "audit enabled 0", which auditd leaves
-// at 1 when it exits.
+// StopAuditd stops the auditd StartAuditd started and puts the audit "enabled" state back as it was
+// before (auditd leaves it at 1 when it exits).
 func (b *Bed) StopAuditd() error {
 	if b.auditdPID == 0 {
 		return nil
@@ -291,11 +338,31 @@ func (b *Bed) StopAuditd() error {
 	_ = syscall.Kill(b.auditdPID, syscall.SIGTERM)
 	poll(5*time.Second, func() bool { return !alive(b.auditdPID) })
 	b.auditdPID = 0
-	if out, err := exec.Command("auditctl", "-e", "0").CombinedOutput(); err != nil {
-		return fmt.Errorf("auditctl -e 0: %w: %s", err, out)
+	if b.auditWas == "" || b.auditWas == "2" { // 2 is locked: nothing could have changed it
+		return nil
+	}
+	if out, err := exec.Command("auditctl", "-e", b.auditWas).CombinedOutput(); err != nil {
+		return fmt.Errorf("auditctl -e %s: %w: %s", b.auditWas, err, out)
 	}
 	return nil
 }
+
+// AuditEnabled reads the kernel's audit "enabled" value (0, 1 or 2 = locked) from `auditctl -s`.
+func AuditEnabled() (string, error) {
+	out, err := exec.Command("auditctl", "-s").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("auditctl -s: %w: %s", err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "enabled "); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("auditctl -s: no \"enabled\" line: %s", out)
+}
+
+// CorePattern is the kernel's core pattern now.
+func CorePattern() string { return readFile("/proc/sys/kernel/core_pattern") }
 
 func cgroup2Mount() (string, error) {
 	raw, err := os.ReadFile("/proc/self/mountinfo")
@@ -313,16 +380,17 @@ func cgroup2Mount() (string, error) {
 	return "", errors.New("testbed: no cgroup2 mount on the host")
 }
 
-// ensureCorePattern makes the kernel hand cores to systemd-coredump (Debian's sysctl.d default).
-func ensureCorePattern() error {
-	raw, _ := os.ReadFile("/proc/sys/kernel/core_pattern")
-	if strings.HasPrefix(string(raw), "|/lib/systemd/systemd-coredump") {
-		return nil
+// ensureCorePattern makes the kernel hand cores to systemd-coredump (Debian's sysctl.d default) and
+// returns the pattern it replaced ("" when it changed nothing).
+func ensureCorePattern() (string, error) {
+	was := CorePattern()
+	if strings.HasPrefix(was, "|/lib/systemd/systemd-coredump") {
+		return "", nil
 	}
 	if out, err := exec.Command("sysctl", "-q", "-p", "/usr/lib/sysctl.d/50-coredump.conf").CombinedOutput(); err != nil {
-		return fmt.Errorf("testbed: setting core_pattern: %w: %s", err, out)
+		return "", fmt.Errorf("testbed: setting core_pattern: %w: %s", err, out)
 	}
-	return nil
+	return was, nil
 }
 
 func removeCgroupTree(dir string) {
