@@ -1,7 +1,8 @@
 #!/bin/bash
 # setup.sh — install what sysdiag needs on Debian 12 (run as root). Idempotent: apt runs only when a
 # package is missing.
-#   build:  gcc, pkg-config, libseccomp-dev (libseccomp-golang is cgo), Go (from the machine or PATH)
+#   build:  gcc, pkg-config, libseccomp-dev (libseccomp-golang is cgo), libsystemd-dev (sdjournal #includes
+#           <systemd/sd-journal.h>), Go (from the machine or PATH)
 #   run:    libsystemd0 (sdjournal dlopens it), systemd, libseccomp2
 #   tests:  systemd-coredump, libdw1 (stack traces in coredumps), auditd, ncat, zstd, gcc-multilib (a static
 #           i386 binary) — the real-systemd e2e
@@ -16,8 +17,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  # auditd's package starts nothing here (PID 1 is not systemd), but be sure it does not run: the tests
-  # start and stop it themselves.
+  # The tests start and stop auditd themselves. Where PID 1 is not systemd and no policy-rc.d forbids it
+  # (a minimal root, a container), the package's init script starts auditd at install: stop what we started.
+  if [[ " ${missing[*]} " == *" auditd "* ]] && [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ] && pidof auditd >/dev/null; then
+    echo "setup: stopping the auditd its package just started (the tests run their own)" >&2
+    kill "$(pidof auditd)" 2>/dev/null || true
+    for _ in $(seq 50); do pidof auditd >/dev/null || break; sleep 0.1; done
+    auditctl -e 0 >/dev/null 2>&1 || true
+  fi
 fi
 if ! command -v go >/dev/null 2>&1; then
   if [ -x /usr/local/go/bin/go ]; then
