@@ -2,11 +2,17 @@ package audit
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 )
+
+// ErrTruncated says a log shrank while it was read through its mapping (logrotate's copytruncate): the
+// pages past the new end fault (SIGBUS), which the scan turns into this error for that file.
+var ErrTruncated = errors.New("the file shrank while it was read (truncated, as logrotate's copytruncate does)")
 
 // mappedChunk is how much of a mapped log one worker searches at a time.
 const mappedChunk = 8 << 20
@@ -49,6 +55,7 @@ func scanFileMapped(f *os.File, start, size int64, fn func(Record) error) (st St
 		recs     []Record
 		st       Stats
 		from, to int
+		err      error
 	}
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	results := make([]chan result, n)
@@ -71,12 +78,25 @@ func scanFileMapped(f *os.File, start, size int64, fn func(Record) error) (st St
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				from, to := bound(skip+i*mappedChunk), bound(skip+(i+1)*mappedChunk)
 				var r result
-				r.from, r.to = from, to
-				if from < to {
-					_ = scanBlock(data[from:to], &r.st, func(rec Record) error { r.recs = append(r.recs, rec); return nil })
-				}
+				func() {
+					// A page past a shrunken file's end faults: a panic here (SetPanicOnFault is per
+					// goroutine), an error for this file, not a crash of the process.
+					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+					defer func() {
+						if p := recover(); p != nil {
+							if _, fault := p.(interface{ Addr() uintptr }); !fault {
+								panic(p)
+							}
+							r = result{err: ErrTruncated}
+						}
+					}()
+					from, to := bound(skip+i*mappedChunk), bound(skip+(i+1)*mappedChunk)
+					r.from, r.to = from, to
+					if from < to {
+						_ = scanBlock(data[from:to], &r.st, func(rec Record) error { r.recs = append(r.recs, rec); return nil })
+					}
+				}()
 				results[i] <- r
 			}(i)
 		}
@@ -84,6 +104,11 @@ func scanFileMapped(f *os.File, start, size int64, fn func(Record) error) (st St
 	var cbErr error
 	for i := 0; i < n && cbErr == nil; i++ {
 		r := <-results[i]
+		if r.err != nil {
+			cbErr = r.err
+			<-sem
+			break
+		}
 		st.Records += r.st.Records
 		st.Malformed += r.st.Malformed
 		st.TooLong += r.st.TooLong
