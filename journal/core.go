@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -36,12 +37,20 @@ const corePrefix = 32 << 20
 
 // ReadCoreSigInfo reads the NT_SIGINFO note of a stored core file: plain ELF or zstd-compressed
 // (systemd-coredump's .zst, as Debian stores them). Only the start of the core is decompressed.
+//
+// Only a regular file is read: the path comes from a journal entry, and a FIFO or a device there would
+// block the read forever (it is opened non-blocking and checked with fstat before any read).
 func ReadCoreSigInfo(path string) (SigInfo, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return SigInfo{}, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return SigInfo{}, err
+	} else if !fi.Mode().IsRegular() {
+		return SigInfo{}, fmt.Errorf("%s: not a regular file", path)
+	}
 	var r io.Reader = f
 	switch {
 	case strings.HasSuffix(path, ".zst"):

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -181,5 +182,26 @@ func TestMemoryQuery(t *testing.T) {
 	m.Query([]string{"_TRANSPORT=audit"}, time.Unix(4000000000, 0), time.Time{}, func(Fields) error { n++; return nil })
 	if n != 0 {
 		t.Errorf("since the future: %d entries", n)
+	}
+}
+
+// A COREDUMP_FILENAME naming a FIFO (or a device) must not block: only regular files are read.
+func TestReadCoreSigInfoNotRegular(t *testing.T) {
+	fifo := t.TempDir() + "/fifo"
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadCoreSigInfo(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a FIFO read as a core")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadCoreSigInfo blocked on a FIFO")
+	}
+	if _, err := ReadCoreSigInfo("/dev/null"); err == nil {
+		t.Fatal("/dev/null read as a core")
 	}
 }

@@ -41,6 +41,12 @@ func (s *sourceFlags) wantsJournal() bool {
 	return !s.any() || s.journalDir != "" || len(s.journalFiles) > 0 || len(s.exports) > 0
 }
 
+// localJournal reports whether the journal read is this host's own (not a copy in files, a directory or
+// export text).
+func (s *sourceFlags) localJournal() bool {
+	return !s.any()
+}
+
 // openJournal opens the journal the flags name: exported text, a directory, files, or the local one.
 func (s *sourceFlags) openJournal() (journal.Querier, string, error) {
 	if len(s.exports) > 0 {
@@ -138,7 +144,7 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 	}
 
 	cores := append([]journal.Coredump(nil), extra...)
-	info := evidence.CoreInfo{}
+	var info evidence.CoreInfo
 	if sf.wantsJournal() {
 		rep := &sourceReport{Name: "journal", Default: defaults}
 		reps = append(reps, rep)
@@ -202,12 +208,12 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 			}
 		}
 	}
-	for _, c := range cores {
-		if c.Filename == "" {
-			continue
-		}
-		if si, err := journal.ReadCoreSigInfo(c.Filename); err == nil {
-			info[c.Filename] = si
+	// A core file is read only for a coredump without a record, and only when the journal is this host's:
+	// a copied journal's COREDUMP_FILENAME names a file on another host.
+	if sf.localJournal() {
+		info = func(c *journal.Coredump) (journal.SigInfo, bool) {
+			si, err := journal.ReadCoreSigInfo(c.Filename)
+			return si, err == nil
 		}
 	}
 

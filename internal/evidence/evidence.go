@@ -42,8 +42,15 @@ type Violation struct {
 // Known reports whether the blocked syscall is known.
 func (v Violation) Known() bool { return v.Syscall >= 0 }
 
-// CoreInfo is what a stored core file said, by COREDUMP_FILENAME.
-type CoreInfo map[string]journal.SigInfo
+// CoreInfo says what the stored core file of a coredump said (its NT_SIGINFO), ok false when there is
+// none to read. The merger asks only for coredumps that no audit record joined: a core is read lazily,
+// and only where the record is missing. nil reads nothing.
+type CoreInfo func(c *journal.Coredump) (journal.SigInfo, bool)
+
+// CoreInfoMap is a CoreInfo from a map by COREDUMP_FILENAME (for tests and captured evidence).
+func CoreInfoMap(m map[string]journal.SigInfo) CoreInfo {
+	return func(c *journal.Coredump) (journal.SigInfo, bool) { si, ok := m[c.Filename]; return si, ok }
+}
 
 type recordKey struct {
 	node   string
@@ -198,7 +205,8 @@ func (m *Merger) coresBefore(t time.Time) error {
 		c := &m.cores[i]
 		v := &Violation{Time: c.Time, CoarseTime: true, PID: c.PID, UID: uint32(c.UID), Comm: c.Comm, Exe: c.Exe,
 			Syscall: -1, Action: audit.ActionKillProcess, Sig: c.Signal}
-		if si, ok := m.coreInfo[c.Filename]; ok && si.IsSeccomp() {
+		if m.coreInfo == nil || c.Filename == "" {
+		} else if si, ok := m.coreInfo(c); ok && si.IsSeccomp() {
 			v.Arch, v.Syscall = syscalls.Arch(si.Arch), si.Syscall
 			v.Name, _ = syscalls.Name(v.Arch, si.Syscall)
 			v.Sources = append(v.Sources, "core-file")

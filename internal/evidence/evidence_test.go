@@ -83,7 +83,7 @@ func TestMergeOneKillManySources(t *testing.T) {
 
 func TestMergeCoredumpOnly(t *testing.T) {
 	c := coredump(t, "user")
-	info := CoreInfo{c.Filename: journal.SigInfo{Signo: 31, Code: journal.SysSeccomp, Syscall: 93, Arch: uint32(syscalls.ArchX86_64)}}
+	info := CoreInfoMap(map[string]journal.SigInfo{c.Filename: {Signo: 31, Code: journal.SysSeccomp, Syscall: 93, Arch: uint32(syscalls.ArchX86_64)}})
 	vs := Merge(nil, []journal.Coredump{c}, info)
 	if len(vs) != 1 {
 		t.Fatal(len(vs))
