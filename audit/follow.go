@@ -98,11 +98,11 @@ func (l *LogFollower) drain(buf []byte, fn func(Record) error) error {
 			}
 			l.partial = append(l.partial[:0], rest...)
 		}
+		if err != nil && err != io.EOF {
+			return err // a read that fails is the source dying, not "nothing new"
+		}
 		if err == io.EOF || n == 0 {
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }

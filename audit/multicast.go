@@ -12,8 +12,12 @@ import (
 // every audit record next to a running auditd and never takes over from it (no AUDIT_SET). It needs
 // CAP_AUDIT_READ. It is written here rather than taken from go-libaudit's NewMulticastAuditClient because
 // that client does not let its socket's receive buffer be raised, and a flood of records then overflows it.
+//
+// The socket is non-blocking and held by an *os.File, so reads wait in Go's runtime poller: Close is safe
+// while a Receive is blocked (the poller wakes it, and the fd is closed only once no read is inside it).
 type Multicast struct {
-	fd  int
+	f   *os.File
+	rc  syscall.RawConn
 	buf []byte
 }
 
@@ -21,7 +25,7 @@ const auditNLGroupReadLog = 1
 
 // JoinMulticast opens the socket with a receive buffer of rcvbuf bytes (raised past rmem_max as root).
 func JoinMulticast(rcvbuf int) (*Multicast, error) {
-	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_AUDIT)
+	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, syscall.NETLINK_AUDIT)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -32,8 +36,17 @@ func JoinMulticast(rcvbuf int) (*Multicast, error) {
 	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, rcvbuf) != nil {
 		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
 	}
-	return &Multicast{fd: fd, buf: make([]byte, 1<<16)}, nil
+	f := os.NewFile(uintptr(fd), "audit multicast socket")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Multicast{f: f, rc: rc, buf: make([]byte, 1<<16)}, nil
 }
+
+// ErrClosed is returned by a Receive blocked or started after Close.
+var ErrClosed = errors.New("audit multicast socket closed")
 
 // ErrOverflow is returned by Receive when the socket's buffer overflowed (ENOBUFS): records were lost,
 // and the socket goes on working.
@@ -41,7 +54,14 @@ var ErrOverflow = errors.New("audit multicast socket overflowed: records lost")
 
 // Receive blocks for the next batch of messages and calls fn with each message's type and data.
 func (m *Multicast) Receive(fn func(typ uint16, data []byte)) error {
-	n, _, err := syscall.Recvfrom(m.fd, m.buf, 0)
+	var n int
+	var err error
+	if rerr := m.rc.Read(func(fd uintptr) bool {
+		n, _, err = syscall.Recvfrom(int(fd), m.buf, 0)
+		return !errors.Is(err, syscall.EAGAIN)
+	}); rerr != nil {
+		return ErrClosed // the poller's "use of closed file"
+	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOBUFS) {
 			return ErrOverflow
@@ -61,9 +81,5 @@ func (m *Multicast) Receive(fn func(typ uint16, data []byte)) error {
 	return nil
 }
 
-// Close closes the socket; a blocked Receive returns an error.
-func (m *Multicast) Close() error {
-	// shutdown wakes a blocked recvfrom; close alone may not.
-	_ = syscall.Shutdown(m.fd, syscall.SHUT_RDWR)
-	return syscall.Close(m.fd)
-}
+// Close closes the socket; a blocked Receive returns ErrClosed.
+func (m *Multicast) Close() error { return m.f.Close() }

@@ -115,7 +115,15 @@ type watcher struct {
 	lostK   uint32
 	lostU   int
 	host    syscalls.Arch
+	srcErr  error // why the followed source ended before ctx did (set before recs is closed)
 }
+
+// lateCoredumps bounds the kills waiting for their coredump entry to name the unit: one worker, not a
+// goroutine per kill; past that many, a kill is handled at once, unattributed.
+const lateCoredumps = 256
+
+// coredumpReach is how long a kill whose process is gone waits for its coredump entry.
+const coredumpReach = 3 * time.Second
 
 type cachedFilter struct {
 	f    *fixes.Filter
@@ -161,24 +169,46 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	w.emit(watchEvent{Type: "source", Source: name}, "sysdiag: watching "+name+" (Ctrl-C to stop)", true)
 	go w.watchLost(ctx)
 	cores := w.followCoredumps(ctx)
-	late := make(chan sourced, 256)
+	// The process was gone before its cgroup could be read: its coredump entry names the unit. One worker
+	// waits for each such kill in arrival order, each until its own deadline.
+	type waiting struct {
+		s        sourced
+		deadline time.Time
+	}
+	pending := make(chan waiting, lateCoredumps)
+	late := make(chan sourced, lateCoredumps)
+	if cores != nil {
+		go func() {
+			for p := range pending {
+				p.s.unit = cores.wait(p.s.rec.PID, time.Until(p.deadline))
+				select {
+				case late <- p.s:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	for {
 		select {
 		case s, ok := <-recs:
 			if !ok {
 				w.summary()
+				if ctx.Err() == nil {
+					err := w.srcErr
+					if err == nil {
+						err = errors.New("the source ended")
+					}
+					return failureErr(fmt.Errorf("stopped following %s: %w", name, err), "")
+				}
 				return nil
 			}
 			if s.unit.Name == "" && s.rec.Action.IsKill() && cores != nil {
-				// The process was gone before its cgroup could be read: its coredump entry names the unit.
-				go func(s sourced) {
-					s.unit = cores.wait(s.rec.PID, 3*time.Second)
-					select {
-					case late <- s:
-					case <-ctx.Done():
-					}
-				}(s)
-				continue
+				select {
+				case pending <- waiting{s, time.Now().Add(coredumpReach)}:
+					continue
+				default: // too many waiting: no unit rather than unbounded goroutines
+				}
 			}
 			w.handle(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0], s.unit, true)
 		case s := <-late:
@@ -320,7 +350,7 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 						w.mu.Unlock()
 						fmt.Fprintln(w.errw, "sysdiag: the netlink receive buffer overflowed (ENOBUFS): records were lost; continuing")
 					case err != nil:
-						fmt.Fprintf(w.errw, "sysdiag: netlink: %v\n", err)
+						w.srcErr = fmt.Errorf("netlink: %w", err)
 						return
 					}
 				}
@@ -341,7 +371,7 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 			go func() {
 				defer close(recs)
 				defer r.Close()
-				_ = r.FollowNext(ctx, func(f journal.Fields) error {
+				w.srcErr = r.FollowNext(ctx, func(f journal.Fields) error {
 					rec, err := audit.FromJournal(f)
 					if err != nil {
 						return nil
@@ -365,7 +395,7 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 		if lf, err := audit.FollowLog(w.opts.auditLog); err == nil { // opened at its end before "watching" is said
 			go func() {
 				defer close(recs)
-				_ = lf.Run(ctx, func(r audit.Record) error {
+				w.srcErr = lf.Run(ctx, func(r audit.Record) error {
 					select {
 					case recs <- sourced{r, attribute(r.PID)}:
 					case <-ctx.Done():
