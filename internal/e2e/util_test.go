@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"bufio"
+	"debug/elf"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -69,3 +73,51 @@ func (w *watchProc) next(v any, d time.Duration) bool {
 
 // stop sends SIGINT (watch prints its summary) and waits.
 func (w *watchProc) stop() { w.cmd.Process.Signal(syscall.SIGINT) }
+
+// libcAliases lists every name libc's dynamic symbol table gives the address of name (fchown and
+// __fchown are one function): which of them a stack trace shows depends on the root the libraries
+// come from, so a check on a frame accepts any of them.
+func libcAliases(t *testing.T, name string) []string {
+	t.Helper()
+	var lib string
+	for _, p := range []string{"/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"} {
+		if _, err := os.Stat(p); err == nil {
+			lib = p
+			break
+		}
+	}
+	if lib == "" {
+		return []string{name}
+	}
+	f, err := elf.Open(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A local name (__fchown) may be absent from the dynamic table, which exports its public alias
+	// (fchown): look both up.
+	addrs := map[uint64]bool{}
+	for _, s := range syms {
+		if (s.Name == name || s.Name == strings.TrimLeft(name, "_")) && s.Value != 0 && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			addrs[s.Value] = true
+		}
+	}
+	out := []string{name}
+	for _, s := range syms {
+		if addrs[s.Value] && elf.ST_TYPE(s.Info) == elf.STT_FUNC && !slices.Contains(out, s.Name) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+func TestLibcAliases(t *testing.T) {
+	a := libcAliases(t, "__fchown")
+	if !slices.Contains(a, "fchown") || !slices.Contains(a, "__fchown") {
+		t.Fatalf("aliases of __fchown: %v", a)
+	}
+}
