@@ -5,9 +5,11 @@
 #           <systemd/sd-journal.h>), Go (from the machine or PATH)
 #   run:    libsystemd0 (sdjournal dlopens it), systemd, libseccomp2
 #   tests:  systemd-coredump, libdw1 (stack traces in coredumps), auditd, ncat, zstd, gcc-multilib (a static
-#           i386 binary) — the real-systemd e2e
+#           i386 binary), dbus and libpam-systemd (root's user manager, user@0.service, for --user units:
+#           user-runtime-dir@ needs the system bus, user@.service's PAM stack pam_systemd.so) — the real-systemd
+#           e2e. A minimal Debian 12 root (scripts/fresh-root.sh) has none of these; that is how each was found.
 set -euo pipefail
-pkgs=(gcc gcc-multilib pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd systemd-coredump libdw1 auditd ncat zstd util-linux bc)
+pkgs=(gcc gcc-multilib pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd systemd-coredump libdw1 auditd ncat zstd util-linux bc dbus libpam-systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
