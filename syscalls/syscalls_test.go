@@ -18,10 +18,10 @@ func TestParseArch(t *testing.T) {
 			t.Errorf("ParseArch(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "mips", "0x1", "zzzzzzzz", "x86_64 "} {
-		if bad == "x86_64 " {
-			continue // surrounding space is trimmed
-		}
+	if got, err := ParseArch(" x86_64 "); err != nil || got != ArchX86_64 {
+		t.Errorf("ParseArch with surrounding space = %v, %v; want x86_64 (trimmed)", got, err)
+	}
+	for _, bad := range []string{"", "mips", "0x1", "zzzzzzzz"} {
 		if _, err := ParseArch(bad); err == nil {
 			t.Errorf("ParseArch(%q) did not fail", bad)
 		}

@@ -44,6 +44,11 @@ func TestMain(m *testing.M) {
 		skipWhy = "the real-systemd tests need root (they boot systemd in a PID+mount namespace)"
 		os.Exit(m.Run())
 	}
+	if _, err := journal.Open(journal.Source{}); err != nil && !journalWorks() {
+		skipWhy = "the real-systemd tests read the journal, which needs cgo: " + err.Error()
+		fmt.Println("e2e: SKIPPED, every real-systemd test:", skipWhy)
+		os.Exit(m.Run())
+	}
 	if err := testbed.CheckHost(os.DirFS("/")); err != nil {
 		// Loud, not silent: the suite did not run here, and says why.
 		skipWhy = err.Error()

@@ -47,7 +47,15 @@ type Bed struct {
 	corePattern string // the host's kernel.core_pattern before Start, put back by Stop ("" = untouched)
 	auditWas    string // the audit "enabled" value before StartAuditd, put back by StopAuditd
 	devLog      bool   // /dev/log existed before Start: Stop leaves it
+	lock        *os.File
 }
+
+// lockPath serialises test beds on one host (also across a fresh root, which shares the host's /run):
+// the core pattern, /run/systemd/coredump and the audit state are global to the kernel.
+const lockPath = "/run/sysdiag-testbed.lock"
+
+// ErrBusy says another test bed runs on this host.
+var ErrBusy = errors.New("testbed: another sysdiag test bed is running on this host (" + lockPath + " is locked): the kernel's core pattern and audit state are global, so beds run one at a time")
 
 // ErrHostBooted says the host runs systemd as PID 1: the bed refuses to touch it.
 var ErrHostBooted = errors.New("testbed: this host was booted by systemd (PID 1 is systemd, or /run/systemd/system exists): " +
@@ -83,8 +91,16 @@ func Start(dir string) (*Bed, error) {
 	if _, err := cgroup2Mount(); err != nil {
 		return nil, err
 	}
-	b := &Bed{Dir: dir}
-	_, err := os.Lstat("/dev/log")
+	lock, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("testbed: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, ErrBusy
+	}
+	b := &Bed{Dir: dir, lock: lock}
+	_, err = os.Lstat("/dev/log")
 	b.devLog = err == nil
 	if b.corePattern, err = ensureCorePattern(); err != nil {
 		return nil, err
@@ -224,6 +240,10 @@ func (b *Bed) Stop() error {
 		}
 	}
 	b.files, b.NSPid = nil, 0
+	if b.lock != nil {
+		b.lock.Close() // releases the flock
+		b.lock = nil
+	}
 	return errors.Join(errs...)
 }
 
