@@ -45,3 +45,6 @@ done
 
 echo "== go test"
 go test -count=1 ./...
+
+echo "== go test without cgo (the pure core and the CLI build and answer everywhere; e2e says it skipped)"
+CGO_ENABLED=0 go test -count=1 ./...
