@@ -99,8 +99,18 @@ type lostJSON struct {
 
 type unitCount struct {
 	Unit     string         `json:"unit"`
+	UserUnit bool           `json:"user_unit"`
 	Syscalls map[string]int `json:"syscalls"`
 	Total    int            `json:"total"`
+}
+
+// foldKey is what repeats fold on: one unit's same call with the same action (a struct, not a joined
+// string: a delegated cgroup may be named "a|b.service").
+type foldKey struct {
+	unit          string
+	user          bool
+	syscall, arch string
+	action        string
 }
 
 // watcher holds the state of one watch: filters, folding, caches.
@@ -110,7 +120,7 @@ type watcher struct {
 	out     io.Writer
 	errw    io.Writer
 	mu      sync.Mutex
-	seen    map[string]int // (unit, syscall, arch, action) -> count
+	seen    map[foldKey]int
 	filters map[string]cachedFilter
 	lostK   uint32
 	lostU   int
@@ -144,7 +154,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	if err != nil {
 		return err
 	}
-	w := &watcher{opts: opts, table: t, out: stdout, errw: stderr, seen: map[string]int{}, filters: map[string]cachedFilter{},
+	w := &watcher{opts: opts, table: t, out: stdout, errw: stderr, seen: map[foldKey]int{}, filters: map[string]cachedFilter{},
 		host: syscalls.HostArch()}
 
 	if opts.since != "" {
@@ -462,7 +472,7 @@ func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 	if unit == "" {
 		unit = "unknown"
 	}
-	key := fmt.Sprintf("%s|%t|%s|%s|%s", unit, v.UserUnit, v.Name, v.Arch, v.Action)
+	key := foldKey{unit, v.UserUnit, v.Name, v.Arch.String(), v.Action.String()}
 	w.mu.Lock()
 	w.seen[key]++
 	n := w.seen[key]
@@ -563,17 +573,17 @@ func (w *watcher) emit(ev watchEvent, human string, diag bool) {
 // summary prints the counts per unit at the end.
 func (w *watcher) summary() {
 	w.mu.Lock()
-	per := map[string]*unitCount{}
+	type unitKey struct {
+		unit string
+		user bool
+	}
+	per := map[unitKey]*unitCount{}
 	for k, n := range w.seen {
-		parts := strings.SplitN(k, "|", 5)
-		u := parts[0]
-		if parts[1] == "true" {
-			u += " (user)"
-		}
+		u := unitKey{k.unit, k.user}
 		if per[u] == nil {
-			per[u] = &unitCount{Unit: u, Syscalls: map[string]int{}}
+			per[u] = &unitCount{Unit: k.unit, UserUnit: k.user, Syscalls: map[string]int{}}
 		}
-		per[u].Syscalls[parts[2]] += n
+		per[u].Syscalls[k.syscall] += n
 		per[u].Total += n
 	}
 	lostK, lostU := w.lostK, w.lostU
@@ -582,7 +592,12 @@ func (w *watcher) summary() {
 	for _, c := range per {
 		list = append(list, *c)
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Unit < list[j].Unit })
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Unit != list[j].Unit {
+			return list[i].Unit < list[j].Unit
+		}
+		return !list[i].UserUnit && list[j].UserUnit
+	})
 	if w.opts.json {
 		w.emit(watchEvent{Type: "summary", Summary: list, Lost: &lostJSON{Kernel: lostK, Userspace: lostU}}, "", false)
 		return
@@ -598,7 +613,11 @@ func (w *watcher) summary() {
 			parts = append(parts, fmt.Sprintf("%s×%d", s, n))
 		}
 		sort.Strings(parts)
-		fmt.Fprintf(&b, "\n  %s: %s", clean(c.Unit), strings.Join(parts, " "))
+		u := clean(c.Unit)
+		if c.UserUnit {
+			u += " (user)"
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", u, strings.Join(parts, " "))
 	}
 	if lostK > 0 || lostU > 0 {
 		fmt.Fprintf(&b, "\n  lost: %d records in the kernel, %d netlink overflows", lostK, lostU)

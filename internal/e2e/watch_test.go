@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,6 +20,7 @@ type watchLine struct {
 	} `json:"fix"`
 	Summary []struct {
 		Unit     string         `json:"unit"`
+		UserUnit bool           `json:"user_unit"`
 		Syscalls map[string]int `json:"syscalls"`
 	} `json:"summary"`
 }
@@ -87,10 +89,18 @@ func TestWatchThreeKills(t *testing.T) {
 			t.Fatal("no summary after SIGINT")
 		}
 		if l.Type == "summary" {
+			userSeen := false
 			for _, s := range l.Summary {
 				if s.Unit == "sysdiag-e2e-w-deny.service" && s.Syscalls["fchown"] != 2 {
 					t.Errorf("the repeat was not counted: %+v", s)
 				}
+				if strings.Contains(s.Unit, " ") {
+					t.Errorf("summary unit name %q is not a unit name (user units carry user_unit)", s.Unit)
+				}
+				userSeen = userSeen || s.Unit == "sysdiag-e2e-w-user.service" && s.UserUnit
+			}
+			if !userSeen {
+				t.Errorf("the summary lacks the user unit with user_unit: %+v", l.Summary)
 			}
 			break
 		}
