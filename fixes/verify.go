@@ -104,15 +104,11 @@ func evaluateArchs(f *Filter, arch, host syscalls.Arch, nr int) (uint32, error) 
 	if !ok {
 		return 0, fmt.Errorf("libseccomp here cannot build a filter for %s", host)
 	}
-	filter, err := seccomp.NewFilter(seccomp.ActAllow)
+	filter, native, err := newFilter(seccomp.ActAllow)
 	if err != nil {
-		return 0, fmt.Errorf("libseccomp: %w", err)
+		return 0, err
 	}
 	defer filter.Release()
-	native, err := seccomp.GetNativeArch()
-	if err != nil {
-		return 0, fmt.Errorf("libseccomp: %w", err)
-	}
 	if err := filter.AddArch(hs); err != nil {
 		return 0, fmt.Errorf("libseccomp: adding %s: %w", host, err)
 	}
@@ -135,6 +131,20 @@ func evaluateArchs(f *Filter, arch, host syscalls.Arch, nr int) (uint32, error) 
 		return 0, err
 	}
 	return runBPF(prog, uint32(arch), nr)
+}
+
+// newFilter makes a libseccomp filter with default action def, and says this machine's native arch
+// (libseccomp's filters start with it).
+func newFilter(def seccomp.ScmpAction) (*seccomp.ScmpFilter, seccomp.ScmpArch, error) {
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return nil, 0, fmt.Errorf("libseccomp: %w", err)
+	}
+	filter, err := seccomp.NewFilter(def)
+	if err != nil {
+		return nil, 0, fmt.Errorf("libseccomp: %w", err)
+	}
+	return filter, native, nil
 }
 
 // hostArchOf maps libseccomp's arch back to the audit arch (for this machine's own native ABI).
@@ -164,15 +174,11 @@ func evaluateFilter(f *Filter, arch syscalls.Arch, nr int) (uint32, error) {
 			def = seccomp.ActErrno.SetReturnCode(38) // ENOSYS for what systemd does not know
 		}
 	}
-	filter, err := seccomp.NewFilter(def)
+	filter, native, err := newFilter(def)
 	if err != nil {
-		return 0, fmt.Errorf("libseccomp: %w", err)
+		return 0, err
 	}
 	defer filter.Release()
-	native, err := seccomp.GetNativeArch()
-	if err != nil {
-		return 0, fmt.Errorf("libseccomp: %w", err)
-	}
 	if sa != native {
 		if err := filter.AddArch(sa); err != nil {
 			return 0, fmt.Errorf("libseccomp: adding %s: %w", arch, err)
