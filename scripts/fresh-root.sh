@@ -33,7 +33,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 work=$(mktemp -d /var/tmp/sysdiag-fresh-root.XXXXXX)
+# Installing systemd-coredump inside the root runs its postinst, which applies 50-coredump.conf: the core
+# pattern is the kernel's, global, so it is put back as it was.
+core_pattern=$(cat /proc/sys/kernel/core_pattern)
 cleanup() {
+  printf '%s\n' "$core_pattern" > /proc/sys/kernel/core_pattern || true
   # The mounts lived in the child's mount namespace only; --one-file-system never crosses one anyway.
   rm -rf --one-file-system "$work"
 }
