@@ -47,10 +47,6 @@ func (v Violation) Known() bool { return v.Syscall >= 0 }
 // and only where the record is missing. nil reads nothing.
 type CoreInfo func(c *journal.Coredump) (journal.SigInfo, bool)
 
-// CoreInfoMap is a CoreInfo from a map by COREDUMP_FILENAME (for tests and captured evidence).
-func CoreInfoMap(m map[string]journal.SigInfo) CoreInfo {
-	return func(c *journal.Coredump) (journal.SigInfo, bool) { si, ok := m[c.Filename]; return si, ok }
-}
 
 type recordKey struct {
 	node   string

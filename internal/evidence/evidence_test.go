@@ -83,7 +83,7 @@ func TestMergeOneKillManySources(t *testing.T) {
 
 func TestMergeCoredumpOnly(t *testing.T) {
 	c := coredump(t, "user")
-	info := CoreInfoMap(map[string]journal.SigInfo{c.Filename: {Signo: 31, Code: journal.SysSeccomp, Syscall: 93, Arch: uint32(syscalls.ArchX86_64)}})
+	info := coreInfoMap(map[string]journal.SigInfo{c.Filename: {Signo: 31, Code: journal.SysSeccomp, Syscall: 93, Arch: uint32(syscalls.ArchX86_64)}})
 	vs := Merge(nil, []journal.Coredump{c}, info)
 	if len(vs) != 1 {
 		t.Fatal(len(vs))
@@ -176,4 +176,9 @@ func TestMergerCoredumpReach(t *testing.T) {
 	if len(vs) != 2 || vs[1].Unit != "x.service" || vs[1].Coredump == nil || vs[0].Coredump != nil {
 		t.Errorf("%+v", vs)
 	}
+}
+
+// coreInfoMap is a CoreInfo from a map by COREDUMP_FILENAME.
+func coreInfoMap(m map[string]journal.SigInfo) CoreInfo {
+	return func(c *journal.Coredump) (journal.SigInfo, bool) { si, ok := m[c.Filename]; return si, ok }
 }
