@@ -47,7 +47,6 @@ func (v Violation) Known() bool { return v.Syscall >= 0 }
 // and only where the record is missing. nil reads nothing.
 type CoreInfo func(c *journal.Coredump) (journal.SigInfo, bool)
 
-
 type recordKey struct {
 	node   string
 	serial uint64
