@@ -311,3 +311,57 @@ func Invocations(entries []Fields) []Invocation {
 	}
 	return out
 }
+
+// Process is what a unit's own processes wrote to the journal: one per pid and invocation, from the
+// trusted fields journald adds to every entry it receives (`_PID`, `_EXE`, `_SYSTEMD_UNIT` or
+// `_SYSTEMD_USER_UNIT`, `_SYSTEMD_INVOCATION_ID`), which no process can forge.
+type Process struct {
+	PID         int
+	Exe         string
+	Unit        string
+	User        bool
+	Invocation  string
+	First, Last time.Time // its first and last entry
+}
+
+// ProcessFields are the fields Processes reads: ask the journal for no others.
+var ProcessFields = []string{"_PID", "_EXE", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_INVOCATION_ID", "__REALTIME_TIMESTAMP"}
+
+// Processes folds journal entries into the processes that wrote them, oldest first. Entries without a pid
+// or an invocation are skipped; for a user unit `_SYSTEMD_UNIT` is the user manager and
+// `_SYSTEMD_USER_UNIT` the unit.
+func Processes(entries []Fields) []Process {
+	type key struct {
+		pid int
+		inv string
+	}
+	idx := map[key]int{}
+	var out []Process
+	for _, f := range entries {
+		pid, err := strconv.Atoi(f["_PID"])
+		inv := f["_SYSTEMD_INVOCATION_ID"]
+		if err != nil || pid <= 0 || inv == "" {
+			continue
+		}
+		t := usecField(f, "__REALTIME_TIMESTAMP")
+		k := key{pid, inv}
+		i, ok := idx[k]
+		if !ok {
+			p := Process{PID: pid, Exe: f["_EXE"], Unit: f["_SYSTEMD_UNIT"], Invocation: inv, First: t, Last: t}
+			if uu := f["_SYSTEMD_USER_UNIT"]; uu != "" {
+				p.Unit, p.User = uu, true
+			}
+			idx[k] = len(out)
+			out = append(out, p)
+			continue
+		}
+		p := &out[i]
+		if t.Before(p.First) {
+			p.First = t
+		}
+		if t.After(p.Last) {
+			p.Last = t
+		}
+	}
+	return out
+}

@@ -34,6 +34,8 @@ type violationJSON struct {
 	Function  string          `json:"function,omitempty"`
 	Frames    []frameJSON     `json:"frames,omitempty"`
 	Coredump  *coredumpJSON   `json:"coredump,omitempty"`
+	// AttributedBy says how Unit was found: "coredump", "cgroup", "main-pid", "journal-pid", "main-exit".
+	AttributedBy *evidence.Attribution `json:"attributed_by,omitempty"`
 	Extra     map[string]bool `json:"-"`
 }
 
@@ -56,6 +58,10 @@ func toJSON(v evidence.Violation, t syscalls.Table) violationJSON {
 		Code: codeHex(v.Code), Sig: v.Sig, Serial: v.Serial, Node: v.Node, Sources: v.Sources}
 	if !v.Known() {
 		j.Arch, j.AuditArch = "", ""
+	}
+	if v.How.Method != "" || v.How.Detail != "" {
+		h := v.How
+		j.AttributedBy = &h
 	}
 	if c := v.Coredump; c != nil {
 		if f, ok := c.Caller(); ok {

@@ -177,3 +177,40 @@ func completeUnits(user bool, prefix string) []string {
 	}
 	return out
 }
+
+// programsFinder names the executables of a unit's commands (unitfile.Programs), for telling apart the
+// kills of units that died in the same second: the unit in hand from its own files, others from their
+// files under root (or "/"). Failures name no program.
+func programsFinder(root string, own *unitInfo) func(name string, user bool) []string {
+	if root == "" {
+		root = "/"
+	}
+	fsys := os.DirFS(root)
+	home := "/root"
+	if h, err := os.UserHomeDir(); err == nil && root == "/" {
+		home = h
+	}
+	memo := map[string][]string{}
+	return func(name string, user bool) []string {
+		key := fmt.Sprintf("%s/%v", name, user)
+		if p, ok := memo[key]; ok {
+			return p
+		}
+		files := own.Files
+		if name != own.Name || user != own.User {
+			frag, dropins, err := unitfile.Find(fsys, name, user, home)
+			if err != nil {
+				memo[key] = nil
+				return nil
+			}
+			files = append([]string{frag}, dropins...)
+		}
+		cmds, err := unitfile.Commands(fsys, files)
+		if err != nil {
+			memo[key] = nil
+			return nil
+		}
+		memo[key] = unitfile.Programs(fsys, cmds)
+		return memo[key]
+	}
+}

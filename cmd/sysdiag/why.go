@@ -179,7 +179,7 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	filter := fixes.Build(t, u.Assigns, known)
 
 	// 2. The evidence (host: journal, audit.log, kmsg).
-	ev, err := gatherUnit(&opts.sources, u, since)
+	ev, err := gatherUnit(&opts.sources, u, since, programsFinder(opts.root, u))
 	if err != nil {
 		return err
 	}
@@ -230,16 +230,19 @@ func whyTable(opts *whyOptions, u *unitInfo) (syscalls.Table, string, error) {
 
 // unitEvidence is what the sources say about the unit.
 type unitEvidence struct {
-	invocations []journal.Invocation // the ones looked at, oldest first
-	violations  []evidence.Violation
-	reports     []sourceReport
-	lastExit    *journal.UnitExit
-	searched    string
+	invocations  []journal.Invocation // the ones looked at, oldest first
+	violations   []evidence.Violation
+	unattributed []evidence.Violation // kills during those invocations that no evidence ties to any unit
+	reports      []sourceReport
+	lastExit     *journal.UnitExit
+	searched     string
 }
 
 // gatherUnit finds the unit's latest invocation with a seccomp kill (or every one since since) and the
-// violations of that invocation, child processes included: the host step of why.
-func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, error) {
+// violations of that invocation, child processes included: the host step of why. A kill is the unit's
+// when systemd-coredump says so, or — on hosts without it — when the manager's main pid, the process's
+// own journal entries or the unit's SIGSYS exit tie it (evidence.Attribute), never by time alone.
+func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(unit string, user bool) []string) (*unitEvidence, error) {
 	ev := &unitEvidence{}
 	useJournal := sf.wantsJournal()
 	var cores []journal.Coredump
@@ -273,13 +276,17 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 		}
 		ev.searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(invs), len(cores), u.Name)
 	}
+	if jr != nil {
+		defer jr.Close()
+	}
 	if len(invs) > 0 {
 		if exits := invs[len(invs)-1].Exits; len(exits) > 0 {
 			ev.lastExit = &exits[len(exits)-1]
 		}
 	}
 
-	// Which invocations had a kill: a SIGSYS coredump in them, or a main process dead of SIGSYS.
+	// Which invocations to look at: those with a SIGSYS coredump or a process dead of SIGSYS, and the
+	// latest one (a child killed without a coredump leaves no other trace in the manager's entries).
 	had := map[string]bool{}
 	for _, c := range cores {
 		if id := invocationOf(c, invs); id != "" {
@@ -293,66 +300,159 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time) (*unitEvidence, e
 			}
 		}
 	}
-	var chosen []journal.Invocation
-	for i := len(invs) - 1; i >= 0; i-- {
-		if had[invs[i].ID] {
-			chosen = append([]journal.Invocation{invs[i]}, chosen...)
-			if since.IsZero() {
-				break
-			}
+	var cand []journal.Invocation
+	for i, inv := range invs {
+		if had[inv.ID] || i == len(invs)-1 {
+			cand = append(cand, inv)
 		}
 	}
-	ev.invocations = chosen
+	if since.IsZero() && len(cand) > 2 {
+		cand = cand[len(cand)-2:] // the latest with a kill, and the latest
+	}
 	var w audit.Window
 	switch {
-	case len(chosen) > 0:
-		w = audit.Window{Since: chosen[0].Start.Add(-2 * time.Second), Until: chosen[len(chosen)-1].End.Add(3 * time.Second)}
+	case len(cand) > 0:
+		last := cand[len(cand)-1]
+		w = audit.Window{Since: cand[0].Start.Add(-2 * time.Second), Until: last.End.Add(3 * time.Second)}
+		if last.Result == "" {
+			w.Until = time.Time{} // still running: a child may be killed any time
+		}
 	case len(cores) > 0: // the unit's own entries are gone (rotated): the newest coredump alone
 		c := cores[len(cores)-1]
 		w = audit.Window{Since: c.Time.Add(-2 * time.Second), Until: c.EntryTime.Add(3 * time.Second)}
 	case !useJournal && !since.IsZero():
 		w = audit.Window{Since: since}
 	default:
-		if jr != nil {
-			jr.Close()
-		}
 		return ev, nil
 	}
+
+	// What ties a kill to the unit without a coredump: the unit's runs, its processes' own entries, and
+	// every unit's SIGSYS exits in the window (to tell two units' kills of the same second apart).
+	facts := evidence.Facts{}
+	programs := programsOf(u.Name, u.User)
+	for i, inv := range cand {
+		r := evidence.Run{Unit: u.Name, User: u.User, Invocation: inv.ID, Start: inv.Start, End: inv.End, Programs: programs,
+			Running: inv.Result == "" && i == len(cand)-1}
+		if u.Invocation == inv.ID {
+			r.MainPID = int(u.MainPID)
+		}
+		for _, e := range inv.Exits {
+			if e.Killed() {
+				r.Exits = append(r.Exits, e.Time)
+			}
+		}
+		facts.Runs = append(facts.Runs, r)
+	}
 	if jr != nil {
-		defer jr.Close()
+		procField := "_SYSTEMD_UNIT="
+		if u.User {
+			procField = "_SYSTEMD_USER_UNIT="
+		}
+		var entries []journal.Fields
+		if err := jr.Only(journal.ProcessFields...).Query([]string{procField + u.Name}, w.Since, w.Until, func(f journal.Fields) error {
+			entries = append(entries, f)
+			return nil
+		}); err != nil {
+			return nil, failureErr(err, "")
+		}
+		facts.Processes = journal.Processes(entries)
+		others := map[string]*evidence.Run{}
+		if err := jr.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, w.Since.Add(-time.Second), w.Until, func(f journal.Fields) error {
+			e, err := journal.ParseUnitExit(f)
+			if err != nil || !e.Killed() || (e.Unit == u.Name && e.User == u.User) {
+				return nil
+			}
+			k := fmt.Sprintf("%s/%v/%s", e.Unit, e.User, e.InvocationID)
+			if others[k] == nil {
+				others[k] = &evidence.Run{Unit: e.Unit, User: e.User, Invocation: e.InvocationID, Programs: programsOf(e.Unit, e.User)}
+			}
+			others[k].Exits = append(others[k].Exits, e.Time)
+			return nil
+		}); err != nil {
+			return nil, failureErr(err, "")
+		}
+		for _, r := range others {
+			facts.Runs = append(facts.Runs, *r)
+		}
 	}
-	ids := map[string]bool{}
-	for _, inv := range chosen {
-		ids[inv.ID] = true
-	}
-	// Without a coredump (systemd-coredump absent, or its entry rotated away) a kill of the main process
-	// of the manager's latest invocation is still the unit's: same pid as ExecMainPID.
-	mainPID := 0
-	if u.Invocation != "" && ids[u.Invocation] {
-		mainPID = int(u.MainPID)
-	}
+
+	var all []evidence.Violation
 	reports, err := collect(sf, w, jr, cores, func(v evidence.Violation) error {
-		if v.Coredump == nil && mainPID != 0 && v.PID == mainPID && v.Action.IsKill() {
-			v.Unit, v.UserUnit = u.Name, u.User
-			ev.violations = append(ev.violations, v)
-			return nil
-		}
-		if v.Unit != u.Name || v.UserUnit != u.User || v.Coredump == nil {
-			return nil // another unit's kill in the same window never leaks in
-		}
-		if len(ids) > 0 && v.Coredump.Invocation != "" && !ids[v.Coredump.Invocation] {
-			return nil
-		}
-		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
-			return nil
-		}
-		ev.violations = append(ev.violations, v)
+		all = append(all, v)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	ev.reports = reports
+	evidence.Attribute(all, facts)
+
+	ids := map[string]bool{}
+	for _, inv := range cand {
+		ids[inv.ID] = true
+	}
+	inRun := func(v evidence.Violation) string {
+		if id := v.How.Invocation; id != "" {
+			return id
+		}
+		for i := len(cand) - 1; i >= 0; i-- {
+			if !v.Time.Before(cand[i].Start.Add(-2*time.Second)) && (i == len(cand)-1 && w.Until.IsZero() || !v.Time.After(cand[i].End.Add(3*time.Second))) {
+				return cand[i].ID
+			}
+		}
+		return ""
+	}
+	var mine []evidence.Violation
+	var lost []evidence.Violation
+	for _, v := range all {
+		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
+			continue
+		}
+		switch {
+		case v.Unit == u.Name && v.UserUnit == u.User:
+			if id := inRun(v); id == "" || len(ids) == 0 || ids[id] {
+				mine = append(mine, v)
+			}
+		case v.Unit == "" && v.Action.IsKill() && inRun(v) != "":
+			lost = append(lost, v) // another unit's, or this one's: nothing says which
+		}
+	}
+	// Without --since: the latest invocation that has violations (else the latest with a kill).
+	chosen := cand
+	if since.IsZero() && len(cand) > 0 {
+		pick := ""
+		for _, v := range mine {
+			pick = inRun(v)
+		}
+		if pick == "" {
+			for i := len(cand) - 1; i >= 0 && pick == ""; i-- {
+				if had[cand[i].ID] {
+					pick = cand[i].ID
+				}
+			}
+		}
+		chosen = nil
+		for _, inv := range cand {
+			if inv.ID == pick {
+				chosen = append(chosen, inv)
+			}
+		}
+		keep := mine[:0]
+		for _, v := range mine {
+			if id := inRun(v); id == "" || id == pick {
+				keep = append(keep, v)
+			}
+		}
+		mine = keep
+		keepLost := lost[:0]
+		for _, v := range lost {
+			if inRun(v) == pick {
+				keepLost = append(keepLost, v)
+			}
+		}
+		lost = keepLost
+	}
+	ev.invocations, ev.violations, ev.unattributed = chosen, mine, lost
 	return ev, nil
 }
 
@@ -401,6 +501,15 @@ func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *u
 		if !m {
 			res.Notes = append(res.Notes, "the unit's files and the running manager disagree about SystemCallFilter= (a daemon-reload pending?): the answer follows the files")
 		}
+	}
+	for _, v := range ev.unattributed {
+		n := fmt.Sprintf("a kill at %s during this invocation is not tied to any unit: pid %d (%s), %s", v.Time.UTC().Format(time.RFC3339), v.PID, v.Exe, v.Name)
+		if v.How.Detail != "" {
+			n += " — " + v.How.Detail
+		} else {
+			n += " — no coredump, not the main process, no journal entry of that pid"
+		}
+		res.Notes = append(res.Notes, n+"; if it was this unit's, 'sysdiag events' lists it and a trial run shows every call")
 	}
 	if u.NeedReload {
 		res.Notes = append(res.Notes, "systemd reports NeedDaemonReload=yes for this unit: its files changed since it was loaded")
@@ -611,6 +720,9 @@ func printWhy(w io.Writer, r *whyResult, tty bool) error {
 			who = "called from " + clean(v.Function) + " in " + who
 		}
 		fmt.Fprintf(bw, "    by:         %s\n", who)
+		if a := v.AttributedBy; a != nil && a.Method != "" && a.Method != evidence.ByCoredump {
+			fmt.Fprintf(bw, "    unit found: %s (%s)\n", clean(a.Detail), a.Method)
+		}
 		if len(v.Groups) > 0 {
 			fmt.Fprintf(bw, "    groups:     %s\n", strings.Join(v.Groups, " · "))
 		}

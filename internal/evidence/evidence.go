@@ -4,6 +4,7 @@
 package evidence
 
 import (
+	"fmt"
 	"path"
 	"sort"
 	"time"
@@ -37,6 +38,7 @@ type Violation struct {
 
 	Sources  []string          // "audit.log", "journal-audit", "kmsg", "journal-kernel", "coredump", "core-file", "netlink"
 	Coredump *journal.Coredump // nil when no coredump entry matched
+	How      Attribution       // how Unit was found (or, with no Method, why it was not)
 }
 
 // Known reports whether the blocked syscall is known.
@@ -183,6 +185,9 @@ func (m *Merger) joinCore(v *Violation, c *journal.Coredump) {
 	v.Coredump = c
 	addSource(v, "coredump")
 	v.Unit, v.UserUnit, v.Manager = unitOf(*c)
+	if v.Unit != "" {
+		v.How = Attribution{Method: ByCoredump, Invocation: c.Invocation, Detail: fmt.Sprintf("systemd-coredump's entry for pid %d names the unit", c.PID)}
+	}
 	if v.Exe == "" {
 		v.Exe = c.Exe
 	}

@@ -99,3 +99,53 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCommands(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/systemd/system/a.service":          {Data: []byte("[Service]\nExecStartPre=-/usr/bin/mkdir -p /run/a\nExecStart=/bin/sh -c 'echo \"hi there\"; chown root /x'\n")},
+		"etc/systemd/system/a.service.d/x.conf": {Data: []byte("[Service]\nExecStart=\nExecStart=@/opt/my\\ app/probe probe fchown\nExecStop=:+/usr/bin/true\n")},
+	}
+	cs, err := Commands(fsys, []string{"/etc/systemd/system/a.service", "/etc/systemd/system/a.service.d/x.conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 3 {
+		t.Fatalf("%+v", cs)
+	}
+	if c := cs[0]; c.Directive != "ExecStartPre" || c.Prefixes != "-" || c.Path != "/usr/bin/mkdir" || c.Line != 2 {
+		t.Errorf("%+v", c)
+	}
+	if c := cs[1]; c.Directive != "ExecStart" || c.Path != "/opt/my app/probe" || strings.Join(c.Args, "|") != "probe|fchown" || c.File != "/etc/systemd/system/a.service.d/x.conf" || c.Line != 3 {
+		t.Errorf("the reset ExecStart= must drop the fragment's: %+v", c)
+	}
+	if c := cs[2]; c.Prefixes != ":+" || c.Path != "/usr/bin/true" {
+		t.Errorf("%+v", c)
+	}
+	if c, ok := ParseCommand(`/bin/sh -c 'echo "hi there"; chown root /x'`); !ok || len(c.Args) != 3 || c.Args[2] != `echo "hi there"; chown root /x` {
+		t.Errorf("%+v", c)
+	}
+	if _, ok := ParseCommand(`/bin/sh -c 'unterminated`); ok {
+		t.Error("an unterminated quote must not split")
+	}
+}
+
+func TestPrograms(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"usr/bin", "opt"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "usr/bin/dash"), []byte("\x7fELF"), 0o755)
+	os.WriteFile(filepath.Join(dir, "usr/bin/python3.11"), []byte("\x7fELF"), 0o755)
+	os.Symlink("python3.11", filepath.Join(dir, "usr/bin/python3"))
+	os.Symlink("usr/bin", filepath.Join(dir, "bin"))
+	os.Symlink("dash", filepath.Join(dir, "usr/bin/sh"))
+	os.WriteFile(filepath.Join(dir, "opt/job.py"), []byte("#!/usr/bin/env -S python3 -u\nprint(1)\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "opt/job.sh"), []byte("#! /bin/sh -e\n"), 0o755)
+	cmds := []Command{{Path: "/bin/sh"}, {Path: "/opt/job.py"}, {Path: "/opt/job.sh"}, {Path: "python3"}, {Path: "/opt/missing"}}
+	got := strings.Join(Programs(os.DirFS(dir), cmds), " ")
+	if want := "/usr/bin/dash /opt/job.py /usr/bin/python3.11 /opt/job.sh /opt/missing"; got != want {
+		t.Errorf("Programs = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,246 @@
+package evidence
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sysdiag/sysdiag/journal"
+)
+
+// Method says how a violation was tied to its unit.
+type Method string
+
+const (
+	ByCoredump   Method = "coredump"    // systemd-coredump's entry names the unit (COREDUMP_UNIT)
+	ByCgroup     Method = "cgroup"      // the live process's cgroup, read while it still existed
+	ByMainPID    Method = "main-pid"    // the manager's ExecMainPID of the invocation
+	ByJournalPID Method = "journal-pid" // the process's own journal entries, tagged by journald with unit and invocation
+	ByMainExit   Method = "main-exit"   // the unit's main process died of SIGSYS then, and this is the only kill that fits
+)
+
+// Attribution is how a violation's unit was found; a zero Method means it was not, and Detail then says
+// why (or is empty when nothing pointed anywhere).
+type Attribution struct {
+	Method     Method `json:"method,omitempty"`
+	Invocation string `json:"invocation,omitempty"`
+	Detail     string `json:"detail"`
+}
+
+// Run is one invocation of a unit as the manager tells it: the journal's entries of the unit, and the
+// running manager where it is reachable.
+type Run struct {
+	Unit       string
+	User       bool
+	Invocation string
+	Start, End time.Time // first and last entry of the manager's about it; End zero while it runs
+	Running    bool      // no end seen: a kill after End may still be in it
+	MainPID    int       // the manager's ExecMainPID, 0 unknown
+	// Programs are the executables the unit runs (ExecStart= paths, symlinks resolved, a script's
+	// interpreter), when known. main-exit attribution needs them to tell two units' kills apart.
+	Programs []string
+	// Exits are when a process the manager waited for (the main process, or an ExecStartPre= and such
+	// control process) died of SIGSYS: "… process exited, code=killed|dumped, status=31/SYS".
+	Exits []time.Time
+}
+
+// Facts is what the journal and the manager tell about the units' processes in a window, for
+// Attribute: no core dumps needed.
+type Facts struct {
+	Runs      []Run
+	Processes []journal.Process
+}
+
+// Slack bounds the clocks of the kernel's record, the journal's entries and systemd's exit entry: a
+// kill is logged by systemd after the process is reaped, later when a core is written or piped.
+const (
+	exitBefore = 5 * time.Second // a main process's kill precedes its exit entry by at most this
+	exitAfter  = time.Second     // clocks: the audit timestamp is the kernel's, the entry journald's
+	runSlack   = 2 * time.Second
+)
+
+// Attribute ties every violation without a unit to one, from facts, in place, and records how on each
+// (also on those a coredump or the cgroup already tied). It never guesses: a pid is trusted only with a
+// matching executable and inside the invocation, and a kill is tied to a main process's SIGSYS exit only
+// when it is the only kill that fits that exit and that exit the only one that fits the kill.
+func Attribute(vs []Violation, f Facts) {
+	// 1. The manager's main pid, and the process's own journal entries.
+	for i := range vs {
+		v := &vs[i]
+		if v.Unit != "" {
+			continue
+		}
+		if r, ok := byMainPID(*v, f.Runs); ok {
+			tie(v, r, ByMainPID, fmt.Sprintf("pid %d is the main process (ExecMainPID) of invocation %s", v.PID, r.Invocation))
+			continue
+		}
+		if r, p, ok := byJournal(*v, f); ok {
+			tie(v, r, ByJournalPID, fmt.Sprintf("pid %d (%s) wrote to the journal as part of invocation %s at %s",
+				v.PID, exeOr(p.Exe, v.Exe), r.Invocation, p.First.UTC().Format(time.RFC3339)))
+		}
+	}
+	// 2. A process the manager waited for died of SIGSYS: tie the kill when kill and exit fit one to one.
+	// An exit that a kill already tied to its unit explains is not free any more.
+	type exit struct {
+		run *Run
+		at  time.Time
+	}
+	var exits []exit
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		for _, t := range r.Exits {
+			explained := false
+			for _, v := range vs {
+				if v.Unit == r.Unit && v.UserUnit == r.User && v.Action.IsKill() && (v.How.Invocation == "" || v.How.Invocation == r.Invocation) {
+					if d := t.Sub(v.Time); d >= -exitAfter && d <= exitBefore {
+						explained = true
+					}
+				}
+			}
+			if !explained {
+				exits = append(exits, exit{r, t})
+			}
+		}
+	}
+	fits := func(v *Violation, e exit) bool {
+		if v.Unit != "" || !v.Action.IsKill() {
+			return false
+		}
+		if d := e.at.Sub(v.Time); d < -exitAfter || d > exitBefore {
+			return false
+		}
+		return len(e.run.Programs) == 0 || v.Exe == "" || contains(e.run.Programs, v.Exe)
+	}
+	type pair struct{ v, e int }
+	var pairs []pair
+	for ei, e := range exits {
+		var cand []int
+		for vi := range vs {
+			if fits(&vs[vi], e) {
+				cand = append(cand, vi)
+			}
+		}
+		if len(cand) == 1 {
+			pairs = append(pairs, pair{cand[0], ei})
+		} else if len(cand) > 1 {
+			for _, vi := range cand {
+				note(&vs[vi], fmt.Sprintf("%s's main process died of SIGSYS at %s, but %d kills fit it", e.run.Unit, e.at.UTC().Format(time.RFC3339), len(cand)))
+			}
+		}
+	}
+	for _, p := range pairs {
+		v, e := &vs[p.v], exits[p.e]
+		var others []string
+		for ei, o := range exits {
+			if ei != p.e && fits(v, o) {
+				others = append(others, o.run.Unit)
+			}
+		}
+		if len(others) > 0 {
+			note(v, fmt.Sprintf("the main processes of %s and %s died of SIGSYS at that time and either could be this kill", e.run.Unit, strings.Join(uniqStrings(others), ", ")))
+			continue
+		}
+		prog := ""
+		if len(e.run.Programs) > 0 && v.Exe != "" {
+			prog = " running " + v.Exe
+		}
+		tie(v, e.run, ByMainExit, fmt.Sprintf("the process%s that systemd waited for in invocation %s died of SIGSYS at %s, and this is the only kill that fits",
+			prog, e.run.Invocation, e.at.UTC().Format(time.RFC3339)))
+	}
+}
+
+func tie(v *Violation, r *Run, m Method, detail string) {
+	v.Unit, v.UserUnit = r.Unit, r.User
+	v.How = Attribution{Method: m, Invocation: r.Invocation, Detail: detail}
+}
+
+func note(v *Violation, why string) {
+	if v.How.Detail == "" {
+		v.How.Detail = why
+	}
+}
+
+func byMainPID(v Violation, runs []Run) (*Run, bool) {
+	var found *Run
+	for i := range runs {
+		r := &runs[i]
+		if r.MainPID == 0 || r.MainPID != v.PID || !r.contains(v.Time) {
+			continue
+		}
+		if len(r.Programs) > 0 && v.Exe != "" && !contains(r.Programs, v.Exe) {
+			continue // the same number in another pid namespace, or reused
+		}
+		if found != nil {
+			return nil, false
+		}
+		found = r
+	}
+	return found, found != nil
+}
+
+func byJournal(v Violation, f Facts) (*Run, journal.Process, bool) {
+	var found *Run
+	var proc journal.Process
+	for _, p := range f.Processes {
+		if p.PID != v.PID || p.First.After(v.Time.Add(exitAfter)) {
+			continue // another pid, or a later process that got the number after this one died
+		}
+		if p.Exe == "" || v.Exe == "" || p.Exe != v.Exe {
+			continue // the pid alone could be another namespace's, or reused
+		}
+		r := runOf(f.Runs, p)
+		if r == nil || !r.contains(v.Time) {
+			continue
+		}
+		if found != nil && found != r {
+			return nil, journal.Process{}, false
+		}
+		found, proc = r, p
+	}
+	return found, proc, found != nil
+}
+
+func runOf(runs []Run, p journal.Process) *Run {
+	for i := range runs {
+		if runs[i].Invocation == p.Invocation && runs[i].Unit == p.Unit && runs[i].User == p.User {
+			return &runs[i]
+		}
+	}
+	return nil
+}
+
+// contains reports whether t may lie in the run.
+func (r *Run) contains(t time.Time) bool {
+	if !r.Start.IsZero() && t.Before(r.Start.Add(-runSlack)) {
+		return false
+	}
+	return r.Running || r.End.IsZero() || !t.After(r.End.Add(runSlack))
+}
+
+func contains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func uniqStrings(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func exeOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,131 @@
+package evidence
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/journal"
+)
+
+var t0 = time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)
+
+func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+
+func kill(pid int, exe string, s float64) Violation {
+	return Violation{PID: pid, Exe: exe, Time: at(s), Action: audit.ActionKillProcess, Syscall: 93, Name: "fchown"}
+}
+
+func TestAttributeMainPID(t *testing.T) {
+	runs := []Run{{Unit: "a.service", Invocation: "i1", Start: at(0), Running: true, MainPID: 100, Programs: []string{"/usr/bin/a"}}}
+	vs := []Violation{kill(100, "/usr/bin/a", 5), kill(100, "/usr/bin/other", 6)}
+	Attribute(vs, Facts{Runs: runs})
+	if vs[0].Unit != "a.service" || vs[0].How.Method != ByMainPID || vs[0].How.Invocation != "i1" {
+		t.Errorf("main pid: %+v", vs[0])
+	}
+	if vs[1].Unit != "" {
+		t.Errorf("the same pid running another program (another pid namespace, or reused) must not be tied: %+v", vs[1])
+	}
+}
+
+func TestAttributeJournalPID(t *testing.T) {
+	runs := []Run{{Unit: "a.service", Invocation: "i1", Start: at(0), End: at(10)}}
+	procs := []journal.Process{
+		{PID: 200, Exe: "/usr/bin/helper", Unit: "a.service", Invocation: "i1", First: at(1), Last: at(2)},
+		{PID: 300, Exe: "/usr/bin/late", Unit: "a.service", Invocation: "i1", First: at(8), Last: at(8)},
+	}
+	vs := []Violation{
+		kill(200, "/usr/bin/helper", 3), // logged, then killed: tied
+		kill(200, "/usr/bin/chown", 4),  // same pid, other program
+		kill(300, "/usr/bin/late", 5),   // the pid's entries come after the kill: another process got the number
+		kill(200, "/usr/bin/helper", 30),
+	}
+	vs[3].Action = audit.ActionLog
+	Attribute(vs, Facts{Runs: runs, Processes: procs})
+	if vs[0].Unit != "a.service" || vs[0].How.Method != ByJournalPID || !strings.Contains(vs[0].How.Detail, "pid 200 (/usr/bin/helper)") {
+		t.Errorf("journal pid: %+v", vs[0].How)
+	}
+	for _, i := range []int{1, 2, 3} {
+		if vs[i].Unit != "" {
+			t.Errorf("violation %d must stay unattributed: %+v", i, vs[i])
+		}
+	}
+}
+
+func TestAttributeMainExit(t *testing.T) {
+	t.Run("one kill, one exit", func(t *testing.T) {
+		runs := []Run{{Unit: "a.service", Invocation: "i1", Start: at(0), End: at(3), Exits: []time.Time{at(2.5)}}}
+		vs := []Violation{kill(100, "/usr/bin/a", 2)}
+		Attribute(vs, Facts{Runs: runs})
+		if vs[0].Unit != "a.service" || vs[0].How.Method != ByMainExit {
+			t.Errorf("%+v", vs[0])
+		}
+	})
+	t.Run("two units in the same second, other programs", func(t *testing.T) {
+		runs := []Run{
+			{Unit: "a.service", Invocation: "ia", Exits: []time.Time{at(2.3)}, Programs: []string{"/opt/a"}},
+			{Unit: "b.service", Invocation: "ib", Exits: []time.Time{at(2.4)}, Programs: []string{"/opt/b"}},
+		}
+		vs := []Violation{kill(101, "/opt/b", 2.1), kill(100, "/opt/a", 2.2)}
+		Attribute(vs, Facts{Runs: runs})
+		if vs[0].Unit != "b.service" || vs[1].Unit != "a.service" {
+			t.Errorf("%+v / %+v", vs[0], vs[1])
+		}
+		if !strings.Contains(vs[1].How.Detail, "running /opt/a") {
+			t.Errorf("detail: %s", vs[1].How.Detail)
+		}
+	})
+	t.Run("two units in the same second, one program: never guessed", func(t *testing.T) {
+		runs := []Run{
+			{Unit: "a.service", Invocation: "ia", Exits: []time.Time{at(2.3)}, Programs: []string{"/opt/p"}},
+			{Unit: "b.service", Invocation: "ib", Exits: []time.Time{at(2.4)}, Programs: []string{"/opt/p"}},
+		}
+		vs := []Violation{kill(101, "/opt/p", 2.1), kill(100, "/opt/p", 2.2)}
+		Attribute(vs, Facts{Runs: runs})
+		for _, v := range vs {
+			if v.Unit != "" || !strings.Contains(v.How.Detail, "2 kills fit") {
+				t.Errorf("%+v", v)
+			}
+		}
+	})
+	t.Run("a unit of unknown programs fits every kill", func(t *testing.T) {
+		runs := []Run{
+			{Unit: "a.service", Invocation: "ia", Exits: []time.Time{at(2.3)}, Programs: []string{"/opt/a"}},
+			{Unit: "b.service", Invocation: "ib", Exits: []time.Time{at(2.4)}},
+		}
+		vs := []Violation{kill(100, "/opt/a", 2.2)}
+		Attribute(vs, Facts{Runs: runs})
+		if vs[0].Unit != "" || !strings.Contains(vs[0].How.Detail, "either could be") {
+			t.Errorf("%+v", vs[0])
+		}
+	})
+	t.Run("an exit already explained frees no kill", func(t *testing.T) {
+		runs := []Run{{Unit: "a.service", Invocation: "ia", Start: at(0), End: at(3), Exits: []time.Time{at(2.5)}}}
+		procs := []journal.Process{{PID: 100, Exe: "/opt/a", Unit: "a.service", Invocation: "ia", First: at(1)}}
+		vs := []Violation{kill(100, "/opt/a", 2), kill(555, "/opt/a", 2.2)}
+		Attribute(vs, Facts{Runs: runs, Processes: procs})
+		if vs[0].How.Method != ByJournalPID || vs[1].Unit != "" {
+			t.Errorf("%+v / %+v", vs[0], vs[1])
+		}
+	})
+	t.Run("an exit far from the kill", func(t *testing.T) {
+		runs := []Run{{Unit: "a.service", Invocation: "ia", Exits: []time.Time{at(20)}}}
+		vs := []Violation{kill(100, "/opt/a", 2)}
+		Attribute(vs, Facts{Runs: runs})
+		if vs[0].Unit != "" {
+			t.Errorf("%+v", vs[0])
+		}
+	})
+}
+
+func TestAttributeKeepsCoredumpUnits(t *testing.T) {
+	cores := []journal.Coredump{{PID: 100, Signal: journal.SIGSYS, Time: at(2).Truncate(time.Second), Unit: "c.service", Invocation: "ic"}}
+	recs := []audit.Record{{PID: 100, Time: at(2.2), Action: audit.ActionKillProcess, Syscall: 93, Name: "fchown", Serial: 7, Source: "audit.log"}}
+	vs := Merge(recs, cores, nil)
+	runs := []Run{{Unit: "a.service", Invocation: "ia", MainPID: 100, Exits: []time.Time{at(2.5)}}}
+	Attribute(vs, Facts{Runs: runs})
+	if len(vs) != 1 || vs[0].Unit != "c.service" || vs[0].How.Method != ByCoredump || vs[0].How.Invocation != "ic" {
+		t.Errorf("%+v", vs)
+	}
+}
