@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -44,4 +45,12 @@ func systemdTable(flag string) (t syscalls.Table, note string, err error) {
 	t = syscalls.Latest()
 	t.Requested = syscalls.Version{Major: t.Version().Major, Point: t.Version().Point}
 	return t, "no local systemd found; using the newest table, v" + t.Label() + " (pass --systemd-version)", nil
+}
+
+// initialPIDNamespace reports whether sysdiag runs in the kernel's initial PID namespace, whose pids the
+// audit records name (its /proc/self/ns/pid is always inode PROC_PID_INIT_INO, 0xEFFFFFFC). In a
+// container the local journal's and the manager's pids are the container's own. Unknown counts as yes.
+func initialPIDNamespace() bool {
+	l, err := os.Readlink("/proc/self/ns/pid")
+	return err != nil || l == "pid:[4026531836]"
 }

@@ -11,32 +11,32 @@ import (
 
 // violationJSON is one violation in --json output (events, why, watch share it).
 type violationJSON struct {
-	Time      string          `json:"time"`
-	Unit      string          `json:"unit,omitempty"`
-	UserUnit  bool            `json:"user_unit,omitempty"`
-	Manager   string          `json:"manager,omitempty"`
-	PID       int             `json:"pid"`
-	UID       uint32          `json:"uid"`
-	Comm      string          `json:"comm,omitempty"`
-	Exe       string          `json:"exe,omitempty"`
-	Syscall   string          `json:"syscall"`
-	Number    int             `json:"number"`
-	Arch      string          `json:"arch"`
-	AuditArch string          `json:"audit_arch"`
-	Compat    int             `json:"compat"`
-	Groups    []string        `json:"groups"`
-	Action    string          `json:"action"`
-	Code      string          `json:"code"`
-	Sig       int             `json:"sig"`
-	Serial    uint64          `json:"serial,omitempty"`
-	Node      string          `json:"node,omitempty"`
-	Sources   []string        `json:"sources"`
-	Function  string          `json:"function,omitempty"`
-	Frames    []frameJSON     `json:"frames,omitempty"`
-	Coredump  *coredumpJSON   `json:"coredump,omitempty"`
+	Time      string        `json:"time"`
+	Unit      string        `json:"unit,omitempty"`
+	UserUnit  bool          `json:"user_unit,omitempty"`
+	Manager   string        `json:"manager,omitempty"`
+	PID       int           `json:"pid"`
+	UID       uint32        `json:"uid"`
+	Comm      string        `json:"comm,omitempty"`
+	Exe       string        `json:"exe,omitempty"`
+	Syscall   string        `json:"syscall"`
+	Number    int           `json:"number"`
+	Arch      string        `json:"arch"`
+	AuditArch string        `json:"audit_arch"`
+	Compat    int           `json:"compat"`
+	Groups    []string      `json:"groups"`
+	Action    string        `json:"action"`
+	Code      string        `json:"code"`
+	Sig       int           `json:"sig"`
+	Serial    uint64        `json:"serial,omitempty"`
+	Node      string        `json:"node,omitempty"`
+	Sources   []string      `json:"sources"`
+	Function  string        `json:"function,omitempty"`
+	Frames    []frameJSON   `json:"frames,omitempty"`
+	Coredump  *coredumpJSON `json:"coredump,omitempty"`
 	// AttributedBy says how Unit was found: "coredump", "cgroup", "main-pid", "journal-pid", "main-exit".
 	AttributedBy *evidence.Attribution `json:"attributed_by,omitempty"`
-	Extra     map[string]bool `json:"-"`
+	Extra        map[string]bool       `json:"-"`
 }
 
 type frameJSON struct {

@@ -328,7 +328,7 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 
 	// What ties a kill to the unit without a coredump: the unit's runs, its processes' own entries, and
 	// every unit's SIGSYS exits in the window (to tell two units' kills of the same second apart).
-	facts := evidence.Facts{}
+	facts := evidence.Facts{ForeignPIDs: sf.localJournal() && !initialPIDNamespace()}
 	programs := programsOf(u.Name, u.User)
 	for i, inv := range cand {
 		r := evidence.Run{Unit: u.Name, User: u.User, Invocation: inv.ID, Start: inv.Start, End: inv.End, Programs: programs,
@@ -402,6 +402,14 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 		}
 		return ""
 	}
+	during := func(v evidence.Violation) bool { // strictly inside one of the invocations
+		for i, inv := range cand {
+			if !v.Time.Before(inv.Start.Add(-100*time.Millisecond)) && (i == len(cand)-1 && w.Until.IsZero() || !v.Time.After(inv.End)) {
+				return true
+			}
+		}
+		return false
+	}
 	var mine []evidence.Violation
 	var lost []evidence.Violation
 	for _, v := range all {
@@ -413,9 +421,23 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 			if id := inRun(v); id == "" || len(ids) == 0 || ids[id] {
 				mine = append(mine, v)
 			}
-		case v.Unit == "" && v.Action.IsKill() && inRun(v) != "":
+		case v.Unit == "" && v.Action.IsKill() && during(v):
 			lost = append(lost, v) // another unit's, or this one's: nothing says which
 		}
+	}
+	// Untied kills are worth a note when they may explain this unit's failure: when nothing else does,
+	// or when they ran one of its programs.
+	if len(mine) > 0 {
+		keep := lost[:0]
+		for _, v := range lost {
+			for _, p := range programs {
+				if v.Exe == p {
+					keep = append(keep, v)
+					break
+				}
+			}
+		}
+		lost = keep
 	}
 	// Without --since: the latest invocation that has violations (else the latest with a kill).
 	chosen := cand
@@ -430,6 +452,9 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 					pick = cand[i].ID
 				}
 			}
+		}
+		if pick == "" && len(lost) > 0 {
+			pick = cand[len(cand)-1].ID // nothing of its own: the latest run, for the untied kills in it
 		}
 		chosen = nil
 		for _, inv := range cand {
@@ -650,6 +675,9 @@ func summary(u *unitInfo, f *fixes.Filter, res *whyResult, ev *unitEvidence) str
 	if f.SilentDenials() {
 		parts = append(parts, fmt.Sprintf("its filter makes denied calls fail with %s instead of killing: such denials leave no audit record and no coredump (systemd loads errno filters without the log flag); to see them, run the unit once with SystemCallErrorNumber= emptied in a drop-in (denials then kill and are recorded), or with $SYSTEMD_LOG_SECCOMP=1 in the manager's environment",
 			errnoWord(f)))
+	}
+	if n := len(ev.unattributed); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d kill(s) during its run could not be tied to it or to any unit (see the notes)", n))
 	}
 	msg := "no seccomp kill found for " + u.Name
 	if ev.searched != "" {

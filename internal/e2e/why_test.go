@@ -21,16 +21,21 @@ type whyJSON struct {
 		MatchesDBus   *bool  `json:"matches_dbus"`
 	} `json:"filter"`
 	Violations []struct {
-		Syscall   string   `json:"syscall"`
-		Number    int      `json:"number"`
-		Arch      string   `json:"arch"`
-		Compat    int      `json:"compat"`
-		Groups    []string `json:"groups"`
-		Action    string   `json:"action"`
-		PID       int      `json:"pid"`
-		Exe       string   `json:"exe"`
-		Sources   []string `json:"sources"`
-		Function  string   `json:"function"`
+		Syscall      string   `json:"syscall"`
+		Number       int      `json:"number"`
+		Arch         string   `json:"arch"`
+		Compat       int      `json:"compat"`
+		Groups       []string `json:"groups"`
+		Action       string   `json:"action"`
+		PID          int      `json:"pid"`
+		Exe          string   `json:"exe"`
+		Sources      []string `json:"sources"`
+		Function     string   `json:"function"`
+		Time         string   `json:"time"`
+		AttributedBy *struct {
+			Method string `json:"method"`
+			Detail string `json:"detail"`
+		} `json:"attributed_by"`
 		BlockedBy struct {
 			Cause string `json:"cause"`
 			Via   string `json:"via"`
@@ -41,7 +46,8 @@ type whyJSON struct {
 			} `json:"line"`
 		} `json:"blocked_by"`
 	} `json:"violations"`
-	Fix *struct {
+	Notes []string `json:"notes"`
+	Fix   *struct {
 		Allow         []string `json:"allow"`
 		Architectures []string `json:"architectures"`
 		DropinPath    string   `json:"dropin_path"`

@@ -50,14 +50,21 @@ type Run struct {
 type Facts struct {
 	Runs      []Run
 	Processes []journal.Process
+	// ForeignPIDs says the journal's and the manager's pids are not the kernel's audit pids: sysdiag
+	// reads a journal of another PID namespace (it runs in a container, or in the test bed). The audit
+	// record always names the initial namespace's pid; then no pid ties anything.
+	ForeignPIDs bool
 }
 
 // Slack bounds the clocks of the kernel's record, the journal's entries and systemd's exit entry: a
 // kill is logged by systemd after the process is reaped, later when a core is written or piped.
 const (
-	exitBefore = 5 * time.Second // a main process's kill precedes its exit entry by at most this
-	exitAfter  = time.Second     // clocks: the audit timestamp is the kernel's, the entry journald's
+	exitBefore = 3 * time.Second        // a process's kill precedes systemd's entry of its exit by at most this (the core is written or piped first)
+	exitAfter  = 100 * time.Millisecond // the entry is written after the kill; both are CLOCK_REALTIME (see clockSlack)
 	runSlack   = 2 * time.Second
+	// clockSlack: the audit timestamp comes from the kernel's coarse clock (a tick behind at most), the
+	// journal's from journald's receipt.
+	clockSlack = 100 * time.Millisecond
 )
 
 // Attribute ties every violation without a unit to one, from facts, in place, and records how on each
@@ -71,6 +78,12 @@ func Attribute(vs []Violation, f Facts) {
 		if v.Unit != "" {
 			continue
 		}
+		if f.ForeignPIDs {
+			if v.Action.IsKill() {
+				note(v, "the journal's pids are another PID namespace's than the kernel's (sysdiag runs in a container or PID namespace), so the pid ties nothing")
+			}
+			continue
+		}
 		if r, ok := byMainPID(*v, f.Runs); ok {
 			tie(v, r, ByMainPID, fmt.Sprintf("pid %d is the main process (ExecMainPID) of invocation %s", v.PID, r.Invocation))
 			continue
@@ -80,13 +93,16 @@ func Attribute(vs []Violation, f Facts) {
 				v.PID, exeOr(p.Exe, v.Exe), r.Invocation, p.First.UTC().Format(time.RFC3339)))
 		}
 	}
-	// 2. A process the manager waited for died of SIGSYS: tie the kill when kill and exit fit one to one.
-	// An exit that a kill already tied to its unit explains is not free any more.
+	// 2. A process the manager waited for died of SIGSYS, and its kill record is among the records (the
+	// sources were complete): an exit that only one kill fits, of the kills not yet tied, is that kill's;
+	// repeat while that frees more. Two exits that only the same kill fits tie nothing. An exit that a
+	// kill already tied to its unit explains is not free.
 	type exit struct {
-		run *Run
-		at  time.Time
+		run  *Run
+		at   time.Time
+		used bool
 	}
-	var exits []exit
+	var exits []*exit
 	for i := range f.Runs {
 		r := &f.Runs[i]
 		for _, t := range r.Exits {
@@ -99,54 +115,68 @@ func Attribute(vs []Violation, f Facts) {
 				}
 			}
 			if !explained {
-				exits = append(exits, exit{r, t})
+				exits = append(exits, &exit{run: r, at: t})
 			}
 		}
 	}
-	fits := func(v *Violation, e exit) bool {
-		if v.Unit != "" || !v.Action.IsKill() {
+	fits := func(v *Violation, e *exit) bool {
+		if v.Unit != "" || !v.Action.IsKill() || e.used {
 			return false
 		}
 		if d := e.at.Sub(v.Time); d < -exitAfter || d > exitBefore {
 			return false
 		}
+		if !e.run.Start.IsZero() && v.Time.Before(e.run.Start.Add(-clockSlack)) {
+			return false // before the run began: another run's, or a child's
+		}
 		return len(e.run.Programs) == 0 || v.Exe == "" || contains(e.run.Programs, v.Exe)
 	}
-	type pair struct{ v, e int }
-	var pairs []pair
-	for ei, e := range exits {
-		var cand []int
+	candidates := func(e *exit) []int {
+		var c []int
 		for vi := range vs {
 			if fits(&vs[vi], e) {
-				cand = append(cand, vi)
+				c = append(c, vi)
 			}
 		}
-		if len(cand) == 1 {
-			pairs = append(pairs, pair{cand[0], ei})
-		} else if len(cand) > 1 {
-			for _, vi := range cand {
-				note(&vs[vi], fmt.Sprintf("%s's main process died of SIGSYS at %s, but %d kills fit it", e.run.Unit, e.at.UTC().Format(time.RFC3339), len(cand)))
+		return c
+	}
+	for progress := true; progress; {
+		progress = false
+		single := map[int][]*exit{} // kill → the free exits whose only fitting kill it is
+		for _, e := range exits {
+			if c := candidates(e); len(c) == 1 {
+				single[c[0]] = append(single[c[0]], e)
 			}
+		}
+		for vi, es := range single {
+			if len(es) != 1 {
+				continue // two exits with one kill between them: a record is missing, and nothing says whose
+			}
+			v, e := &vs[vi], es[0]
+			prog := ""
+			if len(e.run.Programs) > 0 && v.Exe != "" {
+				prog = " running " + v.Exe
+			}
+			tie(v, e.run, ByMainExit, fmt.Sprintf("the process%s that systemd waited for in invocation %s died of SIGSYS at %s, and this is the only kill that fits",
+				prog, e.run.Invocation, e.at.UTC().Format(time.RFC3339Nano)))
+			e.used, progress = true, true
 		}
 	}
-	for _, p := range pairs {
-		v, e := &vs[p.v], exits[p.e]
-		var others []string
-		for ei, o := range exits {
-			if ei != p.e && fits(v, o) {
-				others = append(others, o.run.Unit)
+	// Say why a kill that exits could explain stays untied.
+	for vi := range vs {
+		v := &vs[vi]
+		var units []string
+		for _, e := range exits {
+			if fits(v, e) {
+				units = append(units, e.run.Unit)
 			}
 		}
-		if len(others) > 0 {
-			note(v, fmt.Sprintf("the main processes of %s and %s died of SIGSYS at that time and either could be this kill", e.run.Unit, strings.Join(uniqStrings(others), ", ")))
-			continue
+		switch {
+		case len(units) > 1:
+			note(v, fmt.Sprintf("processes of %s died of SIGSYS at that time and any of them could be this kill", strings.Join(uniqStrings(units), ", ")))
+		case len(units) == 1:
+			note(v, fmt.Sprintf("a process of %s died of SIGSYS at that time, but other kills fit it as well", units[0]))
 		}
-		prog := ""
-		if len(e.run.Programs) > 0 && v.Exe != "" {
-			prog = " running " + v.Exe
-		}
-		tie(v, e.run, ByMainExit, fmt.Sprintf("the process%s that systemd waited for in invocation %s died of SIGSYS at %s, and this is the only kill that fits",
-			prog, e.run.Invocation, e.at.UTC().Format(time.RFC3339)))
 	}
 }
 
@@ -158,6 +188,8 @@ func tie(v *Violation, r *Run, m Method, detail string) {
 func note(v *Violation, why string) {
 	if v.How.Detail == "" {
 		v.How.Detail = why
+	} else {
+		v.How.Detail += "; " + why
 	}
 }
 

@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *m = argv[i]; long r;
@@ -18,6 +19,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "ptrace")) r = syscall(SYS_ptrace, 0x4206 /*SEIZE*/, 0, 0, 0);         /* @debug      */
     else if (!strcmp(m, "swapon")) r = syscall(SYS_swapon, "/nonexistent-sysdiag", 0);         /* @swap       */
     else if (!strcmp(m, "sethostname")) r = sethostname("x", 1);                              /* @system-service? no */
+    else if (!strcmp(m, "tick")) { /* sleep to 50 ms past the next full second: units started together die in one second */
+      struct timespec now; clock_gettime(CLOCK_REALTIME, &now);
+      struct timespec d = {0, 1050000000L - now.tv_nsec};
+      if (d.tv_nsec >= 1000000000L) { d.tv_sec = 1; d.tv_nsec -= 1000000000L; }
+      r = nanosleep(&d, NULL); }
     else if (!strcmp(m, "loop")) { for (long k = 0; k < 200000; k++) syscall(SYS_swapon, "/nonexistent-sysdiag", 0); r = 0; }
     else { fprintf(stderr, "unknown mode %s\n", m); return 2; }
     printf("probe: %s returned %ld (%s)\n", m, r, r < 0 ? strerror(errno) : "ok"); fflush(stdout);

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysdiag/sysdiag/journal"
+)
+
+// Hosts without systemd-coredump — Debian's and Ubuntu's default (core_pattern "core", or a pipe to a
+// helper such as apport). The kernel's core pattern is global: each subtest sets it for the bed and puts
+// the bed's systemd-coredump pattern back afterwards.
+//
+// What ties a kill to its unit there (evidence.Attribute): the manager's main pid, the process's own
+// journal entries, or the unit's SIGSYS exit. The bed boots systemd in a PID namespace, like a
+// container: its journal's and manager's pids are not the kernel's audit pids, so sysdiag (which runs
+// in the bed) turns pid ties off and says so. The test probes which it is and checks that path.
+func TestWhyWithoutSystemdCoredump(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	ns, err := bed.Exec(nil, "readlink", "/proc/self/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := strings.TrimSpace(string(ns)) != "pid:[4026531836]"
+	if foreign {
+		t.Log("sysdiag runs in the bed's PID namespace: kills are tied by SIGSYS exits only, pid ties are off")
+	} else {
+		t.Log("sysdiag runs in the initial PID namespace: pid ties apply")
+	}
+	cores := filepath.Join(e2eRoot, "cores")
+	if err := os.MkdirAll(cores, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(e2eRoot, "bin", "fake-apport")
+	helperLog := filepath.Join(e2eRoot, "fake-apport.log")
+	if err := os.WriteFile(helper, []byte("#!/bin/sh\n# a core helper that is not systemd-coredump (as apport is): reads the core, keeps nothing\ncat >/dev/null\necho \"$@\" >>"+helperLog+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	progs := map[string]string{}
+	for _, n := range []string{"a", "b"} {
+		progs[n] = filepath.Join(e2eRoot, "bin", "probe-"+n)
+		raw, _ := os.ReadFile(probe)
+		if err := os.WriteFile(progs[n], raw, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unitBody := func(exec string) string {
+		return "[Service]\nType=oneshot\nWorkingDirectory=" + cores + "\nExecStart=" + exec + "\nSystemCallFilter=~@chown\n"
+	}
+	for _, k := range []struct{ name, pattern string }{{"core", "core"}, {"pipe", "|" + helper + " %P %s"}} {
+		t.Run(k.name, func(t *testing.T) {
+			setCorePattern(t, k.pattern)
+			pre := "sysdiag-e2e-nc-" + k.name + "-"
+
+			// The main process killed.
+			unit := pre + "main.service"
+			writeUnit(t, unit, unitBody(probe+" fchown"), false)
+			since := time.Now()
+			if res := run(t, unit, false); res != "core-dump" && res != "signal" {
+				t.Fatalf("Result=%s, want core-dump or signal", res)
+			}
+			waitJournal(t, since, "MESSAGE_ID="+journal.MessageUnitFailed, "UNIT="+unit)
+			if n := coredumpsSince(t, since, unit); n != 0 {
+				t.Fatalf("%d systemd-coredump entries: the core pattern did not take", n)
+			}
+			w, code := why(t, unit, false)
+			if code != 0 || len(w.Violations) != 1 || w.Violations[0].Syscall != "fchown" {
+				t.Fatalf("exit %d: %+v", code, w)
+			}
+			v := w.Violations[0]
+			wantMethod := "main-pid"
+			if foreign {
+				wantMethod = "main-exit"
+			}
+			if has(v.Sources, "coredump") || v.AttributedBy == nil || v.AttributedBy.Method != wantMethod {
+				t.Fatalf("sources %v, attributed by %+v, want %s", v.Sources, v.AttributedBy, wantMethod)
+			}
+			t.Logf("main process: %s — %s", v.AttributedBy.Method, v.AttributedBy.Detail)
+			fixAndRestart(t, unit, false)
+
+			// A child killed, the unit succeeds.
+			unit = pre + "child.service"
+			writeUnit(t, unit, unitBody("/bin/sh -c '"+probe+" fchown; echo still here'"), false)
+			since = time.Now()
+			if res := run(t, unit, false); res != "success" {
+				t.Fatalf("Result=%s, want success (only the child dies)", res)
+			}
+			waitJournal(t, since, "_SYSTEMD_UNIT="+unit, "MESSAGE=still here")
+			waitJournal(t, since, "_TRANSPORT=audit", "_AUDIT_TYPE=1326", "_AUDIT_FIELD_SYSCALL=93")
+			w, code = why(t, unit, false)
+			if foreign {
+				// No pid can tie it, no exit explains it: not guessed, and said so.
+				if code != 1 || len(w.Violations) != 0 || !anyContains(w.Notes, "not tied to any unit") || !anyContains(w.Notes, "PID namespace") {
+					t.Fatalf("a child kill that nothing ties must be a note, not a violation: exit %d %+v", code, w)
+				}
+				t.Logf("child: not attributed, as it must be here: %s", w.Notes[0])
+			} else {
+				if code != 0 || len(w.Violations) != 1 || w.Violations[0].AttributedBy == nil || w.Violations[0].AttributedBy.Method != "journal-pid" {
+					t.Fatalf("exit %d %+v", code, w)
+				}
+				fixAndRestart(t, unit, false)
+			}
+
+			// Two units killed in the same second: told apart by their programs.
+			ua, ub := pre+"a.service", pre+"b.service"
+			writeUnit(t, ua, unitBody(progs["a"]+" tick fchown"), false)
+			writeUnit(t, ub, unitBody(progs["b"]+" tick fchown"), false)
+			wa, wb := sameSecond(t, ua, ub)
+			for _, c := range []struct {
+				w    whyJSON
+				prog string
+			}{{wa, progs["a"]}, {wb, progs["b"]}} {
+				if len(c.w.Violations) != 1 || c.w.Violations[0].Exe != c.prog || c.w.Violations[0].AttributedBy == nil || c.w.Violations[0].AttributedBy.Method != wantMethod {
+					t.Fatalf("%s: %+v", c.w.Unit, c.w)
+				}
+			}
+			t.Logf("same second: %s / %s", wa.Violations[0].AttributedBy.Detail, wb.Violations[0].AttributedBy.Detail)
+
+			// …and two units of the same program in the same second: only a pid can tell them apart.
+			uc, ud := pre+"c.service", pre+"d.service"
+			writeUnit(t, uc, unitBody(probe+" tick fchown"), false)
+			writeUnit(t, ud, unitBody(probe+" tick fchown"), false)
+			wc, _ := sameSecond(t, uc, ud)
+			if foreign {
+				if len(wc.Violations) != 0 || !anyContains(wc.Notes, "not tied to any unit") {
+					t.Fatalf("two kills of one program in one second must not be guessed: %+v", wc)
+				}
+			} else if len(wc.Violations) != 1 || wc.Violations[0].AttributedBy.Method != "main-pid" {
+				t.Fatalf("%+v", wc)
+			}
+		})
+	}
+	if raw, _ := os.ReadFile(helperLog); len(raw) == 0 {
+		t.Error("the pipe helper never ran: the pipe subtest did not test a pipe")
+	}
+}
+
+// sameSecond starts two units together (each sleeps to just past the next full second, then dies) and
+// returns why's answer for each; it retries once if the kills missed a common second.
+func sameSecond(t *testing.T, a, b string) (whyJSON, whyJSON) {
+	t.Helper()
+	for try := 0; ; try++ {
+		since := time.Now()
+		bed.Systemctl("reset-failed", a, b)
+		bed.Systemctl("start", "--no-block", a, b)
+		for _, u := range []string{a, b} {
+			if _, err := bed.WaitDone(u, false, 15*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			waitJournal(t, since, "MESSAGE_ID="+journal.MessageUnitFailed, "UNIT="+u)
+		}
+		wa, _ := why(t, a, false)
+		wb, _ := why(t, b, false)
+		secs := map[string]bool{}
+		for _, w := range []whyJSON{wa, wb} {
+			for _, v := range w.Violations {
+				secs[v.Time[:19]] = true
+			}
+			for _, n := range w.Notes {
+				if strings.Contains(n, "not tied") {
+					secs["ambiguous"] = true
+				}
+			}
+		}
+		if len(secs) <= 1 || try == 1 {
+			if len(secs) > 1 {
+				t.Logf("the two kills fell into different seconds twice: %v", secs)
+			}
+			return wa, wb
+		}
+	}
+}
+
+func anyContains(ss []string, sub string) bool {
+	for _, s := range ss {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// setCorePattern points the kernel's (global) core pattern at p for this test and puts the previous
+// one back afterwards.
+func setCorePattern(t *testing.T, p string) {
+	t.Helper()
+	const f = "/proc/sys/kernel/core_pattern"
+	was, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, []byte(p), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(f, []byte(strings.TrimSpace(string(was))), 0o644); err != nil {
+			t.Errorf("putting back the core pattern: %v", err)
+		}
+	})
+}
