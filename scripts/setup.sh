@@ -8,8 +8,20 @@
 #           i386 binary), dbus and libpam-systemd (root's user manager, user@0.service, for --user units:
 #           user-runtime-dir@ needs the system bus, user@.service's PAM stack pam_systemd.so) — the real-systemd
 #           e2e. A minimal Debian 12 root (scripts/fresh-root.sh) has none of these; that is how each was found.
+#
+# On a host booted with systemd (PID 1 is systemd: a user's server) the real-systemd tests do not run
+# (the test bed refuses such a host), so the test-only packages are not installed there either: they would
+# change the host — auditd starts and takes the audit socket, systemd-coredump sets the global core pattern.
+# Where they are installed, the core pattern systemd-coredump's package sets is put back as it was: the
+# test bed sets its own while it runs.
 set -euo pipefail
-pkgs=(gcc gcc-multilib pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd systemd-coredump libdw1 auditd ncat zstd util-linux bc dbus libpam-systemd)
+pkgs=(gcc pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd libseccomp2 util-linux)
+e2e_pkgs=(gcc-multilib systemd-coredump libdw1 auditd ncat zstd bc dbus libpam-systemd)
+if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] || [ -d /run/systemd/system ]; then
+  echo "setup: this host is booted with systemd: not installing the real-systemd tests' packages (${e2e_pkgs[*]}); those tests skip here — run them with scripts/fresh-root.sh on a machine that is not booted with systemd" >&2
+else
+  pkgs+=("${e2e_pkgs[@]}")
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,8 +29,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
   echo "setup: installing ${missing[*]}" >&2
+  core_pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || true)
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$core_pattern" ] && [ "$(cat /proc/sys/kernel/core_pattern)" != "$core_pattern" ]; then
+    echo "setup: putting back the core pattern the systemd-coredump package changed ($core_pattern)" >&2
+    echo "$core_pattern" > /proc/sys/kernel/core_pattern || true
+  fi
   # The tests start and stop auditd themselves. Where PID 1 is not systemd and no policy-rc.d forbids it
   # (a minimal root, a container), the package's init script starts auditd at install: stop what we started.
   if [[ " ${missing[*]} " == *" auditd "* ]] && [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ] && pidof auditd >/dev/null; then
