@@ -96,6 +96,8 @@ func TestSelect(t *testing.T) {
 		{"252.20", "252", false}, // nearest lower: the tag, not Debian's later point release
 		{"252.45", "252.39-debian", false},
 		{"253.7", "253", false},
+		{"257.13-1~deb13u1", "257.13-debian", true}, // Debian 13's, measured in a trixie root
+		{"257.9", "257", false},
 		{"261.2", "261.2", true},
 		{"261.1", "261", false},
 		{"300", "261.2", false},
@@ -231,6 +233,23 @@ func TestParseQuery(t *testing.T) {
 	for _, bad := range []string{"", "-1", "9x", "a b", "a;b", "0x", "99999999999", "fch\x1bown"} {
 		if got, err := ParseQuery(bad); err == nil {
 			t.Errorf("ParseQuery(%q) = %+v, did not fail", bad, got)
+		}
+	}
+}
+
+// Debian 13's 257.13 differs from the v257 tag (measured with systemd-analyze in a trixie root).
+func TestDebian257Table(t *testing.T) {
+	v, _ := ParseVersion("257.13-1~deb13u1")
+	tag, _ := ParseVersion("257")
+	d, g := Select(v), Select(tag)
+	for _, c := range []struct{ group, name string }{{"@default", "lsm_list_modules"}, {"@file-system", "file_getattr"}} {
+		if !d.Contains(c.group, c.name) || g.Contains(c.group, c.name) {
+			t.Errorf("%s %s: 257.13-debian %v, v257 tag %v", c.group, c.name, d.Contains(c.group, c.name), g.Contains(c.group, c.name))
+		}
+	}
+	for _, tb := range []Table{d, g} {
+		if !tb.Contains("@default", "seccomp") || !tb.Contains("@default", "landlock_create_ruleset") {
+			t.Errorf("%s: @default must hold @sandbox from v257", tb.Label())
 		}
 	}
 }
