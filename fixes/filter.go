@@ -86,7 +86,13 @@ type Filter struct {
 	ArchLines       []*Assignment
 	LogLines        []*Assignment
 	Warnings        []string // what systemd would have ignored, with a warning
+
+	nameable Known // the target's libseccomp, when known (nil: not known, e.g. another host's files)
 }
+
+// Nameable reports whether the target's systemd can name the call in SystemCallFilter=: its libseccomp
+// resolves the name. Unknown targets (offline) count as able.
+func (f *Filter) Nameable(name string) bool { return f.nameable == nil || f.nameable(name) }
 
 // Known tells whether the target's libseccomp can resolve a syscall name; systemd silently drops names
 // it cannot (its parser is permissive). Nil means every name in sysdiag's tables.
@@ -97,10 +103,11 @@ type Known func(name string) bool
 // list starts with @default), later lines add to or remove from the set, an empty one resets; ":ERRNO"
 // and ":kill" suffixes; SystemCallErrorNumber=; SystemCallArchitectures= (empty resets); SystemCallLog=.
 func Build(t syscalls.Table, as []Assignment, known Known) *Filter {
+	nameable := known
 	if known == nil {
 		known = syscalls.IsSyscall
 	}
-	f := &Filter{Table: t, entries: map[string]entry{}, removed: map[string]Origin{}, ErrorNumber: ErrnoKill}
+	f := &Filter{Table: t, entries: map[string]entry{}, removed: map[string]Origin{}, ErrorNumber: ErrnoKill, nameable: nameable}
 	v := t.Version()
 	for i := range as {
 		a := &as[i]

@@ -27,6 +27,12 @@ type Fix struct {
 	NewlyAllowed  []string // syscalls the unit could not make before and can after (native ABI)
 	Exposure      Exposure
 	Note          string
+	// ErrorNumber, when set, is the SystemCallErrorNumber= the fix sets (every denied call then fails
+	// with it instead of killing).
+	ErrorNumber string
+	// Unnameable are blocked calls the target's systemd cannot name (its libseccomp does not know them):
+	// no SystemCallFilter= line lets them through, systemd ignores it ("Failed to parse system call").
+	Unnameable []string
 }
 
 // Exposure is what a fix costs in `systemd-analyze security` terms, for the SystemCallFilter rows.
@@ -52,7 +58,7 @@ type Keep struct{ Allow, Architectures []string }
 // killing) an errno variant. host is the recording machine's native ABI. keep is what an earlier drop-in
 // of sysdiag's already allows: the new drop-in replaces that file, so it carries those on.
 func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, keep Keep) (Fix, []Fix) {
-	var names, arches []string
+	var names, arches, unnameable []string
 	seen := map[string]bool{}
 	for _, b := range blocked {
 		d := f.Decide(b.Name, b.Arch, host)
@@ -66,7 +72,11 @@ func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, kee
 		default:
 			if !seen[b.Name] && b.Name != "" {
 				seen[b.Name] = true
-				names = append(names, b.Name)
+				if f.Nameable(b.Name) {
+					names = append(names, b.Name)
+				} else {
+					unnameable = append(unnameable, b.Name)
+				}
 			}
 		}
 	}
@@ -104,7 +114,27 @@ func Propose(f *Filter, blocked []Blocked, host syscalls.Arch, errnoAlt int, kee
 	if len(names) > 0 && f.Mode != ModeNone && errnoAlt > 0 {
 		alts = append(alts, f.errnoVariant(names, errnoAlt))
 	}
+	if len(unnameable) > 0 {
+		minimal.Unnameable = unnameable
+		minimal.Note = fmt.Sprintf("systemd here cannot name %s: its libseccomp does not know the call, so it ignores SystemCallFilter=%s (\"Failed to parse system call, ignoring\"); "+
+			"what lets it through instead: SystemCallErrorNumber=ENOSYS (every call the filter denies then fails with ENOSYS, which libc answers with a fallback, instead of killing — and is no longer logged), "+
+			"a libseccomp that knows the call, or systemd ≥ 255, which answers calls newer than its @known with ENOSYS by itself",
+			strings.Join(unnameable, ", "), unnameable[0])
+		if f.Mode == ModeAllow {
+			alts = append(alts, f.errnoAll("ENOSYS"))
+		}
+	}
 	return minimal, alts
+}
+
+// errnoAll turns the filter's kill into an errno for every call it denies: the one way through for a
+// call systemd cannot name.
+func (f *Filter) errnoAll(name string) Fix {
+	fx := Fix{Label: "errno " + name + " for every denied call", ErrorNumber: name,
+		Note: "every call the filter denies fails with " + name + " instead of killing the unit, and is no longer logged"}
+	fx.DropIn = "# written by sysdiag: make the calls the filter denies fail with " + name + " instead of killing\n[Service]\nSystemCallErrorNumber=" + name + "\n"
+	fx.Exposure = exposureDelta(f, f)
+	return fx
 }
 
 // relax builds the drop-in that adds allow (names or groups) and arches, and what it costs.
@@ -165,7 +195,15 @@ func (f *Filter) With(a Assignment) *Filter {
 	c.Warnings = nil
 	switch val := strings.TrimSpace(a.Value); a.Directive {
 	case "SystemCallFilter":
-		c.parseFilter(&a, val, syscalls.IsSyscall, f.Table.Version())
+		known := Known(syscalls.IsSyscall)
+		if f.nameable != nil {
+			known = f.nameable // a name the target cannot resolve is ignored there too
+		}
+		c.parseFilter(&a, val, known, f.Table.Version())
+	case "SystemCallErrorNumber":
+		if n, ok := ParseErrno(val); ok && n > 0 && n <= 4095 {
+			c.ErrorNumber, c.ErrorNumberLine = n, &a
+		}
 	case "SystemCallArchitectures":
 		c.Architectures = append(append([]string(nil), f.Architectures...), strings.Fields(val)...)
 		c.ArchLines = append(append([]*Assignment(nil), f.ArchLines...), &a)

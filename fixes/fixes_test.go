@@ -116,3 +116,29 @@ func TestExposure(t *testing.T) {
 		t.Error("no filter must be 10")
 	}
 }
+
+// A call the target's libseccomp cannot name (systemd 252 with libseccomp 2.5.4 and open_tree_attr,
+// measured: "Failed to parse system call, ignoring") gets no SystemCallFilter= line, but a note and the
+// errno-for-every-denied-call alternative.
+func TestProposeUnnameable(t *testing.T) {
+	v, _ := syscalls.ParseVersion("252.39-1~deb12u2")
+	as := []Assignment{{Directive: "SystemCallFilter", Value: "@system-service", File: "/etc/systemd/system/x.service", Line: 3}}
+	f := Build(syscalls.Select(v), as, func(n string) bool { return n != "open_tree_attr" })
+	min, alts := Propose(f, []Blocked{{Name: "open_tree_attr", Arch: syscalls.ArchX86_64, Nr: 467}}, syscalls.ArchX86_64, 1, Keep{})
+	if len(min.Allow) != 0 || len(min.Unnameable) != 1 || !strings.Contains(min.Note, "cannot name open_tree_attr") {
+		t.Fatalf("%+v", min)
+	}
+	var enosys *Fix
+	for i := range alts {
+		if alts[i].ErrorNumber == "ENOSYS" {
+			enosys = &alts[i]
+		}
+	}
+	if enosys == nil || !strings.Contains(enosys.DropIn, "SystemCallErrorNumber=ENOSYS") {
+		t.Fatalf("%+v", alts)
+	}
+	after := f.With(Assignment{Directive: "SystemCallFilter", Value: "open_tree_attr"})
+	if after.Allowed("open_tree_attr") {
+		t.Error("a drop-in naming what the target cannot resolve must change nothing")
+	}
+}

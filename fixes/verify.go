@@ -56,6 +56,12 @@ func Verify(before, after *Filter, arch, host syscalls.Arch, nr int) (Verdict, e
 	return v, nil
 }
 
+// Killed reports whether a SECCOMP_RET_* value kills (the process or the thread).
+func (Verdict) Killed(r uint32) bool {
+	r &= retActionMask
+	return r == retKillProcess || r == 0
+}
+
 func retName(r uint32) string {
 	switch r & retActionMask {
 	case retAllow:

@@ -22,3 +22,6 @@ func Verify(before, after *Filter, arch, host syscalls.Arch, nr int) (Verdict, e
 
 // LibseccompKnows falls back to sysdiag's own tables without cgo.
 func LibseccompKnows(name string) bool { return syscalls.IsSyscall(name) }
+
+// Killed reports whether a SECCOMP_RET_* value kills (the process or the thread).
+func (Verdict) Killed(r uint32) bool { r &= 0xffff0000; return r == 0x80000000 || r == 0 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,7 @@ type unitInfo struct {
 	MainStatus int32
 	MainPID    uint32 // ExecMainPID of the latest invocation (kept after it exits)
 	NeedReload bool
+	Home       string // for a user unit read from files: the home its files were looked up under
 }
 
 // loadUnitLive asks the running manager (system, or the user's with --user) over D-Bus.
@@ -138,11 +141,16 @@ func managerConn(ctx context.Context, user bool) (*sddbus.Conn, error) {
 
 // loadUnitOffline reads a unit's files under root (a copy of another machine's /, or "/").
 func loadUnitOffline(root, name string, user bool) (*unitInfo, error) {
-	fsys := os.DirFS(root)
 	home := "/root"
 	if h, err := os.UserHomeDir(); err == nil && root == "/" {
 		home = h
 	}
+	return loadUnitOfflineHome(root, name, user, home)
+}
+
+// loadUnitOfflineHome is loadUnitOffline for a user unit of the user whose home is home.
+func loadUnitOfflineHome(root, name string, user bool, home string) (*unitInfo, error) {
+	fsys := os.DirFS(root)
 	frag, dropins, err := unitfile.Find(fsys, name, user, home)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -150,7 +158,7 @@ func loadUnitOffline(root, name string, user bool) (*unitInfo, error) {
 		}
 		return nil, failureErr(err, "")
 	}
-	u := &unitInfo{Name: name, User: user, Files: append([]string{frag}, dropins...)}
+	u := &unitInfo{Name: name, User: user, Files: append([]string{frag}, dropins...), Home: home}
 	u.Assigns, err = unitfile.ReadAll(fsys, u.Files)
 	if err != nil {
 		return nil, failureErr(err, "")
@@ -213,4 +221,28 @@ func programsFinder(root string, own *unitInfo) func(name string, user bool) []s
 		memo[key] = unitfile.Programs(fsys, cmds)
 		return memo[key]
 	}
+}
+
+// homeOf finds the home directory of uid in root's /etc/passwd ("" when it is not there): a user unit of
+// another user lives under that user's ~/.config/systemd/user, not the caller's.
+func homeOf(root string, uid int) string {
+	raw, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	if err != nil {
+		return ""
+	}
+	return unitfile.HomeOf(raw, uid)
+}
+
+// managerUID reads the uid out of a user manager's unit name, user@UID.service.
+func managerUID(manager string) (int, bool) {
+	s, ok := strings.CutPrefix(manager, "user@")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, ".service")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0
 }

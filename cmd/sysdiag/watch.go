@@ -289,6 +289,9 @@ type sourced struct {
 // attribute reads the process's cgroup at once: while its core is being dumped the process still exists.
 // Under a flood of records of one process (SystemCallLog=) the answer is reused for a second.
 func attribute(pid int) cgroup.Unit {
+	if !inInitialNS {
+		return cgroup.Unit{} // the record's pid is the initial namespace's: /proc/PID here is another process
+	}
 	attrMu.Lock()
 	c, cached := attrCache[pid]
 	attrMu.Unlock()
@@ -320,8 +323,9 @@ type attrEntry struct {
 }
 
 var (
-	attrMu    sync.Mutex
-	attrCache = map[int]attrEntry{}
+	attrMu      sync.Mutex
+	attrCache   = map[int]attrEntry{}
+	inInitialNS = initialPIDNamespace()
 )
 
 // startSource opens the first source that works (the host step of watch) and feeds recs until ctx ends.
@@ -456,6 +460,7 @@ func (w *watcher) watchLost(ctx context.Context) {
 func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 	if u.Name != "" {
 		v.Unit, v.UserUnit, v.Manager = u.Name, u.User, u.Manager
+		v.How = evidence.Attribution{Method: evidence.ByCgroup, Detail: fmt.Sprintf("the cgroup of pid %d, read while it still existed", v.PID)}
 	}
 	o := w.opts
 	switch {
@@ -495,7 +500,10 @@ func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 		}
 		if d.Blocked {
 			fx, _ := fixes.Propose(f, []fixes.Blocked{{Name: v.Name, Arch: v.Arch, Nr: v.Syscall}}, w.host, 0, fixes.Keep{})
-			home, _ := os.UserHomeDir()
+			home := ui.Home
+			if home == "" {
+				home, _ = os.UserHomeDir()
+			}
 			ev.Fix = &watchFix{Allow: fx.Allow, Architectures: fx.Architectures, Dropin: fx.DropIn,
 				DropinPath: filepath.Join(unitfile.DropInDir(ui.Name, ui.User, home), unitfile.DropInName)}
 			fixText := "SystemCallFilter=" + strings.Join(fx.Allow, " ")
@@ -539,7 +547,15 @@ func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *unitInfo) {
 		if root == "" {
 			root = "/"
 		}
-		u, err = loadUnitOffline(root, v.Unit, v.UserUnit)
+		home := ""
+		if uid, ok := managerUID(v.Manager); ok && v.UserUnit {
+			home = homeOf(root, uid) // another user's unit: under that user's home, not ours
+		}
+		if home != "" {
+			u, err = loadUnitOfflineHome(root, v.Unit, v.UserUnit, home)
+		} else {
+			u, err = loadUnitOffline(root, v.Unit, v.UserUnit)
+		}
 	}
 	if err != nil || u == nil {
 		return nil, nil

@@ -577,8 +577,24 @@ func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *u
 		}
 	}
 	minimal, alts := fixes.Propose(f, blocked, host, 1, keep)
+	if len(minimal.Unnameable) > 0 {
+		res.Notes = append(res.Notes, minimal.Note)
+	}
 	if len(minimal.Allow) == 0 && len(minimal.Architectures) == 0 {
-		return res
+		// Nothing can be let through by name: the errno-for-every-denied-call variant, if there is one.
+		var rest []fixes.Fix
+		found := false
+		for _, a := range alts {
+			if a.ErrorNumber != "" && !found {
+				minimal, found = a, true
+				continue
+			}
+			rest = append(rest, a)
+		}
+		if !found {
+			return res
+		}
+		alts = rest
 	}
 	fx := &fixJSON{altJSON: altOf(minimal), DropinPath: dropin, Alternatives: []altJSON{}}
 	for _, a := range alts {
@@ -587,6 +603,9 @@ func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *u
 	sc := "systemctl" + userFlag(u.User)
 	fx.Commands = []string{sc + " daemon-reload", sc + " restart " + u.Name}
 	after := f
+	if minimal.ErrorNumber != "" {
+		after = after.With(fixes.Assignment{Directive: "SystemCallErrorNumber", Value: minimal.ErrorNumber})
+	}
 	if len(minimal.Architectures) > 0 {
 		after = after.With(fixes.Assignment{Directive: "SystemCallArchitectures", Value: strings.Join(minimal.Architectures, " ")})
 	}
@@ -602,6 +621,9 @@ func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *u
 			continue
 		}
 		fx.Verification = append(fx.Verification, vd.Detail)
+		if minimal.ErrorNumber != "" {
+			vd.Verified = vd.Killed(vd.Before) && !vd.Killed(vd.After) // the promise: an errno, not a kill
+		}
 		if !vd.Verified {
 			fx.Verified = false
 		}

@@ -93,7 +93,7 @@ func captureExample(t *testing.T, since time.Time, unit, body string) {
 		t.Fatal(err)
 	}
 	writeFixture(t, unitPath, body)
-	r, err := journal.Open(journal.Source{})
+	r, err := journal.Open(bedJournal())
 	if err != nil {
 		t.Fatal(err)
 	}

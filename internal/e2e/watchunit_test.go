@@ -39,7 +39,7 @@ func TestWatchServiceHardened(t *testing.T) {
 	f := waitJournal(t, since, "_SYSTEMD_UNIT=sysdiag-watch.service", "_TRANSPORT=stdout")
 	got := ""
 	pollT(10*time.Second, func() bool {
-		r, _ := journal.Open(journal.Source{})
+		r, _ := journal.Open(bedJournal())
 		defer r.Close()
 		r.Query([]string{"_SYSTEMD_UNIT=sysdiag-watch.service"}, since, time.Time{}, func(e journal.Fields) error {
 			// Inside the bed the service cannot read host pids' cgroups: the unit comes from the coredump.

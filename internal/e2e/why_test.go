@@ -13,6 +13,8 @@ import (
 
 type whyJSON struct {
 	Unit        string   `json:"unit"`
+	Table       string   `json:"table"`
+	Version     string   `json:"systemd_version"`
 	Invocations []string `json:"invocations"`
 	Diagnosis   string   `json:"diagnosis"`
 	Filter      struct {
@@ -333,7 +335,7 @@ func fixAndRestart(t *testing.T, unit string, user bool) {
 
 func coredumpsSince(t *testing.T, since time.Time, unit string) int {
 	t.Helper()
-	r, err := journal.Open(journal.Source{})
+	r, err := journal.Open(bedJournal())
 	if err != nil {
 		t.Fatal(err)
 	}

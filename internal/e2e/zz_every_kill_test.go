@@ -13,7 +13,7 @@ import (
 func TestZZEventsFindsEveryKill(t *testing.T) {
 	need(t)
 	defer timed(t)()
-	r, err := journal.Open(journal.Source{})
+	r, err := journal.Open(bedJournal())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,18 @@ type Bed struct {
 	auditWas    string // the audit "enabled" value before StartAuditd, put back by StopAuditd
 	devLog      bool   // /dev/log existed before Start: Stop leaves it
 	lock        *os.File
+	// Root is the root the bed booted ("" = the host's); paths the bed's tests name (unit files, drop-ins)
+	// are under it on the host: Path maps them.
+	Root  string
+	binds []string
+}
+
+// Path is where a path of the bed's view is on the host.
+func (b *Bed) Path(p string) string {
+	if b.Root == "" {
+		return p
+	}
+	return filepath.Join(b.Root, p)
 }
 
 // lockPath serialises test beds on one host (also across a fresh root, which shares the host's /run):
@@ -74,8 +86,29 @@ func CheckHost(root fs.FS) error {
 	return nil
 }
 
-// Start boots a manager. dir holds its state (created if missing).
-func Start(dir string) (*Bed, error) {
+// Options choose what a bed boots.
+type Options struct {
+	// Root is a root directory whose systemd the bed boots (a Debian 13 root made with mmdebstrap, for
+	// systemd 257), pivot_root'ed into inside the bed's mount namespace; "" boots the host's own systemd on
+	// the host's root.
+	Root string
+	// Binds are host directories bound into Root at the same path (the tests' binaries).
+	Binds []string
+	// LockWait is how long to wait for another bed on this host to finish (0: fail at once with ErrBusy).
+	LockWait time.Duration
+}
+
+// Start boots the host's systemd. dir holds its state (created if missing).
+func Start(dir string) (*Bed, error) { return StartWith(dir, Options{}) }
+
+// StartWith boots a manager as o says.
+//
+// The kernel's core pattern is global and its helper runs in the host's namespaces from the host's root:
+// the host's systemd-coredump can hand cores to a bed of the host's own systemd (its socket is linked at
+// /run/systemd/coredump), but a newer systemd-coredump in a root refuses that socket's peer (257:
+// "Failed to get peer credentials of socket"). A Root bed therefore runs with the core pattern "core":
+// no systemd-coredump, as on most Debian and Ubuntu servers.
+func StartWith(dir string, o Options) (*Bed, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("testbed: needs root")
 	}
@@ -85,7 +118,11 @@ func Start(dir string) (*Bed, error) {
 	if fi, err := os.Lstat("/run/systemd/coredump"); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
 		return nil, errors.New("testbed: /run/systemd/coredump is a real socket or file here (a systemd-coredump of the host's): refusing to replace it")
 	}
-	if _, err := os.Stat("/lib/systemd/systemd"); err != nil {
+	root := o.Root
+	if root == "" {
+		root = "/"
+	}
+	if _, err := os.Stat(filepath.Join(root, "lib/systemd/systemd")); err != nil {
 		return nil, fmt.Errorf("testbed: no systemd to run: %w", err)
 	}
 	if _, err := cgroup2Mount(); err != nil {
@@ -95,14 +132,20 @@ func Start(dir string) (*Bed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testbed: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if !poll(o.LockWait, func() bool { return syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil }) {
 		lock.Close()
 		return nil, ErrBusy
 	}
-	b := &Bed{Dir: dir, lock: lock}
+	b := &Bed{Dir: dir, lock: lock, Root: o.Root, binds: o.Binds}
 	_, err = os.Lstat("/dev/log")
 	b.devLog = err == nil
-	if b.corePattern, err = ensureCorePattern(); err != nil {
+	if o.Root == "" {
+		b.corePattern, err = ensureCorePattern()
+	} else {
+		b.corePattern, err = setCorePattern("core")
+	}
+	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	if err := b.writeFiles(); err != nil {
@@ -152,6 +195,9 @@ func Start(dir string) (*Bed, error) {
 		b.Stop()
 		return nil, fmt.Errorf("testbed: boot ended %q: %s", s, failed)
 	}
+	if o.Root != "" {
+		return b, nil
+	}
 	_ = os.MkdirAll("/run/systemd", 0o755)
 	_ = os.Remove("/run/systemd/coredump")
 	if err := os.Symlink(fmt.Sprintf("/proc/%d/root/run/systemd/coredump", b.NSPid), "/run/systemd/coredump"); err != nil {
@@ -178,21 +224,34 @@ func (b *Bed) writeFiles() error {
 		return err
 	}
 	console := filepath.Join(b.Dir, "console.log")
+	// With a Root: the root becomes a mount point, gets /dev, the binds, and then the mounts below, and
+	// is pivot_root'ed into; R is "" for the host's own root.
+	r, pre, pivot := "", "", ""
+	if b.Root != "" {
+		r = b.Root
+		pre = fmt.Sprintf("mount --bind %[1]s %[1]s\nmount --rbind /dev %[1]s/dev\n", r)
+		for _, d := range b.binds {
+			pre += fmt.Sprintf("mkdir -p %[1]s%[2]s && mount --bind %[2]s %[1]s%[2]s\n", r, d)
+		}
+		pre += fmt.Sprintf("mkdir -p %[1]s/var/log/journal\n", r)
+		pivot = fmt.Sprintf("cd %s && mkdir -p .oldroot && pivot_root . .oldroot && cd / && umount -l /.oldroot && rmdir /.oldroot\n", r)
+	}
 	script := fmt.Sprintf(`#!/bin/bash
 # PID 1 of the new PID+mount namespace: prepare mounts, then exec systemd (written by internal/testbed).
 set -euo pipefail
-mount -t proc -o nosuid,nodev,noexec proc /proc
-mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
-mount --bind /sys /sys && mount -o remount,bind,ro,nosuid,nodev,noexec /sys
-mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
-mkdir -p /sys/fs/cgroup/%[1]s && echo $$ > /sys/fs/cgroup/%[1]s/cgroup.procs
-mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
-cp -a %[2]s/. /run/
-: > %[3]s && mount --bind %[3]s /dev/console
-exec env -i container=sysdiag-testbed PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+R=%[5]q
+%[6]smount -t proc -o nosuid,nodev,noexec proc $R/proc
+mount --bind $R/proc/sys $R/proc/sys && mount -o remount,bind,ro $R/proc/sys
+mount --bind /sys $R/sys && mount -o remount,bind,ro,nosuid,nodev,noexec $R/sys
+mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $R/sys/fs/cgroup
+mkdir -p $R/sys/fs/cgroup/%[1]s && echo $$ > $R/sys/fs/cgroup/%[1]s/cgroup.procs
+mount -t tmpfs -o mode=755,nosuid,nodev tmpfs $R/run
+cp -a %[2]s/. $R/run/
+: > %[3]s && mount --bind %[3]s $R/dev/console
+%[7]sexec env -i container=sysdiag-testbed PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   setpriv --bounding-set -sys_module,-sys_time \
   /lib/systemd/systemd --unit=%[4]s --show-status=0
-`, Slice, seed, console, target)
+`, Slice, seed, console, target, r, pre, pivot)
 	return os.WriteFile(filepath.Join(b.Dir, "nsinit.sh"), []byte(script), 0o755)
 }
 
@@ -286,6 +345,7 @@ func (b *Bed) UserSystemctl(args ...string) (string, error) {
 
 // WriteFile writes a unit file or drop-in (creating directories) and remembers it for Stop.
 func (b *Bed) WriteFile(path, content string) error {
+	path = b.Path(path)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -297,7 +357,7 @@ func (b *Bed) WriteFile(path, content string) error {
 }
 
 // Forget makes Stop remove path too (a file the test had sysdiag write).
-func (b *Bed) Forget(path string) { b.files = append(b.files, path) }
+func (b *Bed) Forget(path string) { b.files = append(b.files, b.Path(path)) }
 
 // WaitDone waits until the unit is no longer activating, active or deactivating and returns its
 // ActiveState. For a oneshot without RemainAfterExit that is "inactive" or "failed".
@@ -398,6 +458,18 @@ func cgroup2Mount() (string, error) {
 		}
 	}
 	return "", errors.New("testbed: no cgroup2 mount on the host")
+}
+
+// setCorePattern sets the kernel's core pattern and returns the one it replaced ("" when unchanged).
+func setCorePattern(p string) (string, error) {
+	was := CorePattern()
+	if was == p {
+		return "", nil
+	}
+	if err := os.WriteFile("/proc/sys/kernel/core_pattern", []byte(p), 0o644); err != nil {
+		return "", fmt.Errorf("testbed: setting core_pattern: %w", err)
+	}
+	return was, nil
 }
 
 // ensureCorePattern makes the kernel hand cores to systemd-coredump (Debian's sysctl.d default) and

@@ -228,3 +228,14 @@ func WriteDropIn(path, content string) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// HomeOf returns uid's home directory from the content of an /etc/passwd ("" if uid has no line).
+func HomeOf(passwd []byte, uid int) string {
+	for _, line := range strings.Split(string(passwd), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 7 && f[2] == fmt.Sprint(uid) {
+			return f[5]
+		}
+	}
+	return ""
+}

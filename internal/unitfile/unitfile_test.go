@@ -149,3 +149,13 @@ func TestPrograms(t *testing.T) {
 		t.Errorf("Programs = %q, want %q", got, want)
 	}
 }
+
+func TestHomeOf(t *testing.T) {
+	pw := []byte("root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\nbad line\n")
+	if h := HomeOf(pw, 1000); h != "/home/alice" {
+		t.Errorf("HomeOf(1000) = %q", h)
+	}
+	if h := HomeOf(pw, 1001); h != "" {
+		t.Errorf("HomeOf(1001) = %q", h)
+	}
+}

@@ -19,6 +19,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "ptrace")) r = syscall(SYS_ptrace, 0x4206 /*SEIZE*/, 0, 0, 0);         /* @debug      */
     else if (!strcmp(m, "swapon")) r = syscall(SYS_swapon, "/nonexistent-sysdiag", 0);         /* @swap       */
     else if (!strcmp(m, "sethostname")) r = sethostname("x", 1);                              /* @system-service? no */
+    else if (!strcmp(m, "seccomp")) { unsigned act = 0x7fff0000U; r = syscall(SYS_seccomp, 2 /*GET_ACTION_AVAIL*/, 0, &act); } /* @sandbox (v254) */
+    else if (!strcmp(m, "open_tree_attr")) r = syscall(467, -1, "", 0, NULL, 0);              /* Linux 6.15: newer than 252's and 257's @known */
     else if (!strcmp(m, "tick")) { /* sleep to 50 ms past the next full second: units started together die in one second */
       struct timespec now; clock_gettime(CLOCK_REALTIME, &now);
       struct timespec d = {0, 1050000000L - now.tv_nsec};
