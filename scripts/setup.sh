@@ -30,13 +30,18 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup: need root to install: ${missing[*]}" >&2; exit 1; }
   echo "setup: installing ${missing[*]}" >&2
-  core_pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || true)
+  # systemd-coredump's postinst applies its sysctl.d file to the running kernel: note what it changes.
+  sysctls=(/proc/sys/kernel/core_pattern /proc/sys/kernel/core_pipe_limit /proc/sys/fs/suid_dumpable)
+  declare -A was
+  for f in "${sysctls[@]}"; do was[$f]=$(cat "$f" 2>/dev/null || true); done
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  if [ -n "$core_pattern" ] && [ "$(cat /proc/sys/kernel/core_pattern)" != "$core_pattern" ]; then
-    echo "setup: putting back the core pattern the systemd-coredump package changed ($core_pattern)" >&2
-    echo "$core_pattern" > /proc/sys/kernel/core_pattern || true
-  fi
+  for f in "${sysctls[@]}"; do
+    if [ -n "${was[$f]}" ] && [ "$(cat "$f")" != "${was[$f]}" ]; then
+      echo "setup: putting back ${f#/proc/sys/} (${was[$f]}), which a package's install changed" >&2
+      printf '%s\n' "${was[$f]}" > "$f" || true
+    fi
+  done
   # The tests start and stop auditd themselves. Where PID 1 is not systemd and no policy-rc.d forbids it
   # (a minimal root, a container), the package's init script starts auditd at install: stop what we started.
   if [[ " ${missing[*]} " == *" auditd "* ]] && [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ] && pidof auditd >/dev/null; then

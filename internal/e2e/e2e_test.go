@@ -69,6 +69,7 @@ func TestMain(m *testing.M) {
 	}
 	// What the bed changes on the host must be as it was afterwards: checked here, after every test.
 	corePattern := testbed.CorePattern()
+	pipeLimit, _ := os.ReadFile("/proc/sys/kernel/core_pipe_limit")
 	auditWas, _ := testbed.AuditEnabled()
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
@@ -85,6 +86,10 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(e2eRoot)
 	if now := testbed.CorePattern(); now != corePattern {
 		fmt.Fprintf(os.Stderr, "e2e teardown: kernel.core_pattern is %q, was %q before the suite\n", now, corePattern)
+		rc = 1
+	}
+	if now, _ := os.ReadFile("/proc/sys/kernel/core_pipe_limit"); string(now) != string(pipeLimit) {
+		fmt.Fprintf(os.Stderr, "e2e teardown: kernel.core_pipe_limit is %q, was %q before the suite\n", now, pipeLimit)
 		rc = 1
 	}
 	if now, _ := testbed.AuditEnabled(); now != auditWas {

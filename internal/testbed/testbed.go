@@ -45,6 +45,7 @@ type Bed struct {
 	files       []string // unit files and drop-in dirs to remove on Stop
 	auditdPID   int
 	corePattern string // the host's kernel.core_pattern before Start, put back by Stop ("" = untouched)
+	pipeLimit   string // the host's kernel.core_pipe_limit before Start, put back by Stop ("" = untouched)
 	auditWas    string // the audit "enabled" value before StartAuditd, put back by StopAuditd
 	devLog      bool   // /dev/log existed before Start: Stop leaves it
 	lock        *os.File
@@ -141,6 +142,10 @@ func StartWith(dir string, o Options) (*Bed, error) {
 	b.devLog = err == nil
 	if o.Root == "" {
 		b.corePattern, err = ensureCorePattern()
+		if err == nil {
+			// systemd-coredump reads the crashed process's /proc entries: the kernel must wait for it.
+			b.pipeLimit, err = setSysctl("/proc/sys/kernel/core_pipe_limit", "16")
+		}
 	} else {
 		b.corePattern, err = setCorePattern("core")
 	}
@@ -279,6 +284,13 @@ func (b *Bed) Stop() error {
 	}
 	if l, _ := os.Readlink("/dev/log"); l == "/run/systemd/journal/dev-log" && !b.devLog {
 		_ = os.Remove("/dev/log")
+	}
+	if b.pipeLimit != "" {
+		if err := os.WriteFile("/proc/sys/kernel/core_pipe_limit", []byte(b.pipeLimit), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("testbed: restoring core_pipe_limit %q: %w", b.pipeLimit, err))
+		} else {
+			b.pipeLimit = ""
+		}
 	}
 	if b.corePattern != "" {
 		if err := os.WriteFile("/proc/sys/kernel/core_pattern", []byte(b.corePattern), 0o644); err != nil {
@@ -461,13 +473,16 @@ func cgroup2Mount() (string, error) {
 }
 
 // setCorePattern sets the kernel's core pattern and returns the one it replaced ("" when unchanged).
-func setCorePattern(p string) (string, error) {
-	was := CorePattern()
-	if was == p {
+func setCorePattern(p string) (string, error) { return setSysctl("/proc/sys/kernel/core_pattern", p) }
+
+// setSysctl writes a /proc/sys value and returns the one it replaced ("" when unchanged).
+func setSysctl(file, v string) (string, error) {
+	was := readFile(file)
+	if was == v {
 		return "", nil
 	}
-	if err := os.WriteFile("/proc/sys/kernel/core_pattern", []byte(p), 0o644); err != nil {
-		return "", fmt.Errorf("testbed: setting core_pattern: %w", err)
+	if err := os.WriteFile(file, []byte(v), 0o644); err != nil {
+		return "", fmt.Errorf("testbed: setting %s: %w", file, err)
 	}
 	return was, nil
 }
@@ -479,8 +494,22 @@ func ensureCorePattern() (string, error) {
 	if strings.HasPrefix(was, "|/lib/systemd/systemd-coredump") {
 		return "", nil
 	}
-	if out, err := exec.Command("sysctl", "-q", "-p", "/usr/lib/sysctl.d/50-coredump.conf").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("testbed: setting core_pattern: %w: %s", err, out)
+	// The pattern systemd-coredump's package ships (no sysctl binary needed: a minimal root has none).
+	raw, err := os.ReadFile("/usr/lib/sysctl.d/50-coredump.conf")
+	if err != nil {
+		return "", fmt.Errorf("testbed: systemd-coredump's sysctl.d file: %w", err)
+	}
+	p := ""
+	for _, l := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == "kernel.core_pattern" {
+			p = strings.TrimSpace(v)
+		}
+	}
+	if p == "" {
+		return "", errors.New("testbed: no kernel.core_pattern in systemd-coredump's sysctl.d file")
+	}
+	if err := os.WriteFile("/proc/sys/kernel/core_pattern", []byte(p), 0o644); err != nil {
+		return "", fmt.Errorf("testbed: setting core_pattern: %w", err)
 	}
 	return was, nil
 }
