@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -105,7 +107,7 @@ func (e *eventsJSON) write(v evidence.Violation) error {
 	}
 	e.n++
 	e.w.WriteString("\n  ")
-	b, err := json.Marshal(toJSON(v, e.t))
+	b, err := json.Marshal(diagnose.ViolationOf(v, e.t))
 	if err != nil {
 		return err
 	}
@@ -155,7 +157,7 @@ func (e *eventsTable) write(v evidence.Violation) error {
 		sc = fmt.Sprintf("%s (%s %d)", name, v.Arch, v.Syscall)
 	}
 	group := "-"
-	if gs := groupNames(v, e.t); len(gs) > 0 {
+	if gs := diagnose.GroupNames(v, e.t); len(gs) > 0 {
 		group = gs[0]
 	}
 	fmt.Fprintf(e.tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Time.Local().Format("2006-01-02 15:04:05.000"),
@@ -213,7 +215,7 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 				read = append(read, r.Path)
 			}
 		}
-		return notFoundErr(fmt.Errorf("no seccomp violations found"), "searched "+strings.Join(uniq(read), ", ")+windowText(w))
+		return notFoundErr(fmt.Errorf("no seccomp violations found"), "searched "+strings.Join(slices.Compact(slices.Sorted(slices.Values(read))), ", ")+windowText(w))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"io"
 	"io/fs"
 	"strings"
@@ -62,15 +63,7 @@ func (s *sourceFlags) openJournal() (journal.Querier, string, error) {
 }
 
 // sourceReport says what one source gave.
-type sourceReport struct {
-	Name      string `json:"name"`
-	Path      string `json:"path,omitempty"`
-	Records   int    `json:"records"`
-	Malformed int    `json:"malformed,omitempty"`
-	TooLong   int    `json:"too_long,omitempty"`
-	Error     string `json:"error,omitempty"`
-	Default   bool   `json:"-"`
-}
+type sourceReport = diagnose.SourceReport
 
 const (
 	defaultAuditLog = "/var/log/audit/audit.log"
@@ -220,7 +213,7 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 	// Every source at once; their records merged by time into the Merger.
 	// Coredumps were read with slack around the window: only violations in it go on (a coredump's own
 	// time is truncated to the second).
-	m := evidence.NewMerger(uniqueCores(cores), info, func(v evidence.Violation) error {
+	m := evidence.NewMerger(diagnose.UniqueCores(cores), info, func(v evidence.Violation) error {
 		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,34 +14,12 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
-	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
-// unitInfo is what sysdiag knows of a unit: its seccomp assignments with provenance, and its state.
-type unitInfo struct {
-	Name       string
-	User       bool
-	Version    syscalls.Version
-	HaveVer    bool
-	Files      []string
-	Assigns    []fixes.Assignment
-	Live       bool     // read from the running manager
-	DBusFilter []string // SystemCallFilter as the manager reports it (expanded names)
-	DBusAllow  bool
-	LoadState  string
-	Invocation string
-	Result     string
-	MainCode   int32 // ExecMainCode: 1 exited, 2 killed, 3 dumped
-	MainStatus int32
-	MainPID    uint32 // ExecMainPID of the latest invocation (kept after it exits)
-	NeedReload bool
-	Home       string // for a user unit read from files: the home its files were looked up under
-}
-
 // loadUnitLive asks the running manager (system, or the user's with --user) over D-Bus.
-func loadUnitLive(name string, user bool) (*unitInfo, error) {
+func loadUnitLive(name string, user bool) (*diagnose.Unit, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := managerConn(ctx, user)
@@ -48,7 +27,7 @@ func loadUnitLive(name string, user bool) (*unitInfo, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	u := &unitInfo{Name: name, User: user, Live: true}
+	u := &diagnose.Unit{Name: name, User: user, Live: true}
 	if v, err := conn.GetManagerProperty("Version"); err == nil {
 		if ver, err := syscalls.ParseVersion(strings.Trim(v, `"`)); err == nil {
 			u.Version, u.HaveVer = ver, true
@@ -140,7 +119,7 @@ func managerConn(ctx context.Context, user bool) (*sddbus.Conn, error) {
 }
 
 // loadUnitOffline reads a unit's files under root (a copy of another machine's /, or "/").
-func loadUnitOffline(root, name string, user bool) (*unitInfo, error) {
+func loadUnitOffline(root, name string, user bool) (*diagnose.Unit, error) {
 	home := "/root"
 	if h, err := os.UserHomeDir(); err == nil && root == "/" {
 		home = h
@@ -149,7 +128,7 @@ func loadUnitOffline(root, name string, user bool) (*unitInfo, error) {
 }
 
 // loadUnitOfflineHome is loadUnitOffline for a user unit of the user whose home is home.
-func loadUnitOfflineHome(root, name string, user bool, home string) (*unitInfo, error) {
+func loadUnitOfflineHome(root, name string, user bool, home string) (*diagnose.Unit, error) {
 	fsys := os.DirFS(root)
 	frag, dropins, err := unitfile.Find(fsys, name, user, home)
 	if err != nil {
@@ -158,7 +137,7 @@ func loadUnitOfflineHome(root, name string, user bool, home string) (*unitInfo, 
 		}
 		return nil, failureErr(err, "")
 	}
-	u := &unitInfo{Name: name, User: user, Files: append([]string{frag}, dropins...), Home: home}
+	u := &diagnose.Unit{Name: name, User: user, Files: append([]string{frag}, dropins...), Home: home}
 	u.Assigns, err = unitfile.ReadAll(fsys, u.Files)
 	if err != nil {
 		return nil, failureErr(err, "")
@@ -189,7 +168,7 @@ func completeUnits(user bool, prefix string) []string {
 // programsFinder names the executables of a unit's commands (unitfile.Programs), for telling apart the
 // kills of units that died in the same second: the unit in hand from its own files, others from their
 // files under root (or "/"). Failures name no program.
-func programsFinder(root string, own *unitInfo) func(name string, user bool) []string {
+func programsFinder(root string, own *diagnose.Unit) func(name string, user bool) []string {
 	if root == "" {
 		root = "/"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"io"
 	"os"
 	"os/signal"
@@ -76,7 +77,7 @@ moment its record arrives (it is still alive while its core is dumped).`,
 // the end, the kernel's lost counter moving, or the summary.
 type watchEvent struct {
 	Type string `json:"type"` // "violation", "lost", "summary", "source"
-	*whyViolation
+	*diagnose.Finding
 	Count   int         `json:"count,omitempty"`
 	DelayMS int64       `json:"delay_ms,omitempty"`
 	Fix     *watchFix   `json:"fix,omitempty"`
@@ -137,7 +138,7 @@ const coredumpReach = 3 * time.Second
 
 type cachedFilter struct {
 	f    *fixes.Filter
-	u    *unitInfo
+	u    *diagnose.Unit
 	when time.Time
 }
 
@@ -485,20 +486,16 @@ func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 	if n > 1 {
 		return // folded: counted, shown in the summary
 	}
-	wv := whyViolation{violationJSON: toJSON(v, w.table)}
-	ev := watchEvent{Type: "violation", whyViolation: &wv, Count: 1}
+	wv := diagnose.Finding{Violation: diagnose.ViolationOf(v, w.table)}
+	ev := watchEvent{Type: "violation", Finding: &wv, Count: 1}
 	if live {
 		ev.DelayMS = time.Since(v.Time).Milliseconds()
 	}
 	line := fmt.Sprintf("%s  %s  %s (%s %d)  %s  %s", v.Time.Local().Format("15:04:05.000"), clean(unit), v.Name, v.Arch, v.Syscall,
 		firstOr(wv.Groups, "-"), v.Action)
 	if f, ui := w.filterFor(v); f != nil && v.Known() {
-		d := f.Decide(v.Name, v.Arch, w.host)
-		wv.BlockedBy = blockedJSON{Cause: string(d.Cause), Explain: d.Explain, Via: d.Origin.Via, Kills: d.Kills}
-		if a := d.Origin.Assignment; a != nil {
-			wv.BlockedBy.Line = &lineJSON{a.Directive, a.Value, a.File, a.Line}
-		}
-		if d.Blocked {
+		wv.BlockedBy = diagnose.Blocked(f, v, w.host)
+		if d := f.Decide(v.Name, v.Arch, w.host); d.Blocked {
 			fx, _ := fixes.Propose(f, []fixes.Blocked{{Name: v.Name, Arch: v.Arch, Nr: v.Syscall}}, w.host, 0, fixes.Keep{})
 			home := ui.Home
 			if home == "" {
@@ -526,7 +523,7 @@ func firstOr(s []string, def string) string {
 }
 
 // filterFor loads (and caches for a few seconds: the admin may be editing it) the unit's filter.
-func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *unitInfo) {
+func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *diagnose.Unit) {
 	if v.Unit == "" {
 		return nil, nil
 	}
@@ -537,7 +534,7 @@ func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *unitInfo) {
 	if ok && time.Since(c.when) < 3*time.Second {
 		return c.f, c.u
 	}
-	var u *unitInfo
+	var u *diagnose.Unit
 	var err error
 	if w.opts.root == "" && !v.UserUnit {
 		u, err = loadUnitLive(v.Unit, false)

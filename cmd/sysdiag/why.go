@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -68,82 +68,6 @@ or from the source flags. Nothing is written unless --write is given.`,
 	return c
 }
 
-// whyResult is the --json shape of `sysdiag why`.
-type whyResult struct {
-	Unit           string         `json:"unit"`
-	User           bool           `json:"user,omitempty"`
-	SystemdVersion string         `json:"systemd_version"`
-	Table          string         `json:"table"`
-	TableNote      string         `json:"table_note"`
-	Invocations    []string       `json:"invocations"`
-	Filter         filterJSON     `json:"filter"`
-	Violations     []whyViolation `json:"violations"`
-	Fix            *fixJSON       `json:"fix,omitempty"`
-	Diagnosis      string         `json:"diagnosis"`
-	Notes          []string       `json:"notes,omitempty"`
-	Sources        []sourceReport `json:"sources"`
-}
-
-type filterJSON struct {
-	Mode          string     `json:"mode"`
-	Lines         []lineJSON `json:"lines"`
-	ErrorNumber   string     `json:"error_number"`
-	Architectures []string   `json:"architectures,omitempty"`
-	SilentDenials bool       `json:"silent_denials"`
-	Warnings      []string   `json:"warnings,omitempty"`
-	MatchesDBus   *bool      `json:"matches_dbus,omitempty"`
-	Files         []string   `json:"files"`
-}
-
-type lineJSON struct {
-	Directive string `json:"directive"`
-	Value     string `json:"value"`
-	File      string `json:"file,omitempty"`
-	Line      int    `json:"line,omitempty"`
-}
-
-type whyViolation struct {
-	violationJSON
-	BlockedBy blockedJSON `json:"blocked_by"`
-}
-
-type blockedJSON struct {
-	Cause   string    `json:"cause"`
-	Explain string    `json:"explain"`
-	Line    *lineJSON `json:"line,omitempty"`
-	Via     string    `json:"via,omitempty"`
-	Kills   bool      `json:"kills"`
-	Errno   string    `json:"errno,omitempty"`
-}
-
-type fixJSON struct {
-	altJSON
-	DropinPath   string    `json:"dropin_path"`
-	Verified     bool      `json:"verified"`
-	Verification []string  `json:"verification"`
-	Alternatives []altJSON `json:"alternatives"`
-	Commands     []string  `json:"commands"`
-	Written      bool      `json:"written,omitempty"`
-}
-
-type altJSON struct {
-	Label         string       `json:"label"`
-	Allow         []string     `json:"allow"`
-	Deny          []string     `json:"deny,omitempty"`
-	Architectures []string     `json:"architectures"`
-	Dropin        string       `json:"dropin"`
-	NewlyAllowed  []string     `json:"newly_allowed"`
-	Exposure      exposureJSON `json:"exposure"`
-	Note          string       `json:"note,omitempty"`
-}
-
-type exposureJSON struct {
-	Before float64           `json:"before"`
-	After  float64           `json:"after"`
-	Delta  float64           `json:"delta"`
-	Rows   []fixes.RowChange `json:"rows"`
-}
-
 func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	name, err := unitfile.Name(opts.unit)
 	if err != nil {
@@ -159,7 +83,7 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	}
 
 	// 1. The unit (host: D-Bus or files under --root).
-	var u *unitInfo
+	var u *diagnose.Unit
 	if opts.root != "" {
 		u, err = loadUnitOffline(opts.root, name, opts.user)
 	} else {
@@ -185,10 +109,10 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	}
 
 	// 3. Diagnosis and fix (pure).
-	res := diagnose(u, filter, t, note, ev)
-	if ev.reports != nil {
-		res.Sources = ev.reports
-		warnSources(stderr, ev.reports, len(res.Violations))
+	res := diagnose.Diagnose(u, filter, t, note, ev)
+	if ev.Reports != nil {
+		res.Sources = ev.Reports
+		warnSources(stderr, ev.Reports, len(res.Violations))
 	}
 
 	// 4. Write, when asked (under --root, into that tree).
@@ -220,7 +144,7 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 }
 
 // whyTable picks the group table: --systemd-version, else the manager's version, else the local systemd.
-func whyTable(opts *whyOptions, u *unitInfo) (syscalls.Table, string, error) {
+func whyTable(opts *whyOptions, u *diagnose.Unit) (syscalls.Table, string, error) {
 	if opts.systemdVersion == "" && u.HaveVer {
 		t := syscalls.Select(u.Version)
 		return t, "the manager's " + t.Note(), nil
@@ -228,22 +152,12 @@ func whyTable(opts *whyOptions, u *unitInfo) (syscalls.Table, string, error) {
 	return systemdTable(opts.systemdVersion)
 }
 
-// unitEvidence is what the sources say about the unit.
-type unitEvidence struct {
-	invocations  []journal.Invocation // the ones looked at, oldest first
-	violations   []evidence.Violation
-	unattributed []evidence.Violation // kills during those invocations that no evidence ties to any unit
-	reports      []sourceReport
-	lastExit     *journal.UnitExit
-	searched     string
-}
-
 // gatherUnit finds the unit's latest invocation with a seccomp kill (or every one since since) and the
 // violations of that invocation, child processes included: the host step of why. A kill is the unit's
 // when systemd-coredump says so, or — on hosts without it — when the manager's main pid, the process's
 // own journal entries or the unit's SIGSYS exit tie it (evidence.Attribute), never by time alone.
-func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(unit string, user bool) []string) (*unitEvidence, error) {
-	ev := &unitEvidence{}
+func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf func(unit string, user bool) []string) (*diagnose.Evidence, error) {
+	ev := &diagnose.Evidence{}
 	useJournal := sf.wantsJournal()
 	var cores []journal.Coredump
 	var invs []journal.Invocation
@@ -274,14 +188,14 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 		}); err != nil {
 			return nil, failureErr(err, "")
 		}
-		ev.searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(invs), len(cores), u.Name)
+		ev.Searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(invs), len(cores), u.Name)
 	}
 	if jr != nil {
 		defer jr.Close()
 	}
 	if len(invs) > 0 {
 		if exits := invs[len(invs)-1].Exits; len(exits) > 0 {
-			ev.lastExit = &exits[len(exits)-1]
+			ev.LastExit = &exits[len(exits)-1]
 		}
 	}
 
@@ -289,7 +203,7 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 	// latest one (a child killed without a coredump leaves no other trace in the manager's entries).
 	had := map[string]bool{}
 	for _, c := range cores {
-		if id := invocationOf(c, invs); id != "" {
+		if id := diagnose.InvocationOf(c, invs); id != "" {
 			had[id] = true
 		}
 	}
@@ -384,7 +298,7 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 	if err != nil {
 		return nil, err
 	}
-	ev.reports = reports
+	ev.Reports = reports
 	evidence.Attribute(all, facts)
 
 	ids := map[string]bool{}
@@ -477,257 +391,8 @@ func gatherUnit(sf *sourceFlags, u *unitInfo, since time.Time, programsOf func(u
 		}
 		lost = keepLost
 	}
-	ev.invocations, ev.violations, ev.unattributed = chosen, mine, lost
+	ev.Invocations, ev.Violations, ev.Unattributed = chosen, mine, lost
 	return ev, nil
-}
-
-// uniqueCores drops the second copy of a coredump entry (read both by the unit query and the window query).
-func uniqueCores(cs []journal.Coredump) []journal.Coredump {
-	seen := map[string]bool{}
-	var out []journal.Coredump
-	for _, c := range cs {
-		k := fmt.Sprintf("%s/%d/%d", c.BootID, c.PID, c.EntryTime.UnixMicro())
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// invocationOf finds the invocation a coredump belongs to: by INVOCATION_ID in its environment, else by time.
-func invocationOf(c journal.Coredump, invs []journal.Invocation) string {
-	if c.Invocation != "" {
-		return c.Invocation
-	}
-	for i := len(invs) - 1; i >= 0; i-- {
-		if !c.Time.Before(invs[i].Start.Truncate(time.Second)) && !c.Time.After(invs[i].End.Add(time.Second)) {
-			return invs[i].ID
-		}
-	}
-	return ""
-}
-
-// diagnose turns the unit, its filter and the evidence into the answer. Pure.
-func diagnose(u *unitInfo, f *fixes.Filter, t syscalls.Table, note string, ev *unitEvidence) *whyResult {
-	res := &whyResult{Unit: u.Name, User: u.User, SystemdVersion: t.Requested.String(), Table: t.Label(), TableNote: note,
-		Invocations: []string{}, Violations: []whyViolation{}}
-	for _, inv := range ev.invocations {
-		res.Invocations = append(res.Invocations, inv.ID)
-	}
-	res.Filter = filterJSON{Mode: f.Mode.String(), ErrorNumber: fixes.ErrnoName(f.ErrorNumber), Architectures: f.Architectures,
-		SilentDenials: f.SilentDenials(), Warnings: f.Warnings, Files: u.Files, Lines: []lineJSON{}}
-	for _, a := range u.Assigns {
-		res.Filter.Lines = append(res.Filter.Lines, lineJSON{a.Directive, a.Value, a.File, a.Line})
-	}
-	if u.Live && strings.HasSuffix(u.Name, ".service") {
-		m := sameNames(f.Names(), u.DBusFilter)
-		res.Filter.MatchesDBus = &m
-		if !m {
-			res.Notes = append(res.Notes, "the unit's files and the running manager disagree about SystemCallFilter= (a daemon-reload pending?): the answer follows the files")
-		}
-	}
-	for _, v := range ev.unattributed {
-		n := fmt.Sprintf("a kill at %s during this invocation is not tied to any unit: pid %d (%s), %s", v.Time.UTC().Format(time.RFC3339), v.PID, v.Exe, v.Name)
-		if v.How.Detail != "" {
-			n += " — " + v.How.Detail
-		} else {
-			n += " — no coredump, not the main process, no journal entry of that pid"
-		}
-		res.Notes = append(res.Notes, n+"; if it was this unit's, 'sysdiag events' lists it and a trial run shows every call")
-	}
-	if u.NeedReload {
-		res.Notes = append(res.Notes, "systemd reports NeedDaemonReload=yes for this unit: its files changed since it was loaded")
-	}
-	host := syscalls.HostArch()
-	var blocked []fixes.Blocked
-	for _, v := range ev.violations {
-		wv := whyViolation{violationJSON: toJSON(v, t)}
-		if !v.Known() {
-			wv.BlockedBy = blockedJSON{Cause: "unknown", Explain: "the coredump has no audit record and no readable core file: the syscall is unknown"}
-			res.Violations = append(res.Violations, wv)
-			continue
-		}
-		d := f.Decide(v.Name, v.Arch, host)
-		wv.BlockedBy = blockedJSON{Cause: string(d.Cause), Explain: d.Explain, Via: d.Origin.Via, Kills: d.Kills}
-		if a := d.Origin.Assignment; a != nil {
-			wv.BlockedBy.Line = &lineJSON{a.Directive, a.Value, a.File, a.Line}
-		}
-		if d.Blocked && !d.Kills {
-			wv.BlockedBy.Errno = fixes.ErrnoName(d.Errno)
-		}
-		res.Violations = append(res.Violations, wv)
-		blocked = append(blocked, fixes.Blocked{Name: v.Name, Arch: v.Arch, Nr: v.Syscall})
-	}
-	res.Diagnosis = summary(u, f, res, ev)
-	if len(blocked) == 0 {
-		return res
-	}
-	home, _ := os.UserHomeDir()
-	dropin := filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName)
-	// An earlier drop-in of sysdiag's is replaced by the new one: carry what it allowed.
-	var keep fixes.Keep
-	for _, a := range u.Assigns {
-		switch {
-		case a.File != dropin:
-		case a.Directive == "SystemCallFilter" && !strings.HasPrefix(a.Value, "~"):
-			keep.Allow = append(keep.Allow, strings.Fields(a.Value)...)
-		case a.Directive == "SystemCallArchitectures":
-			keep.Architectures = append(keep.Architectures, strings.Fields(a.Value)...)
-		}
-	}
-	minimal, alts := fixes.Propose(f, blocked, host, 1, keep)
-	if len(minimal.Unnameable) > 0 {
-		res.Notes = append(res.Notes, minimal.Note)
-	}
-	if len(minimal.Allow) == 0 && len(minimal.Architectures) == 0 {
-		// Nothing can be let through by name: the errno-for-every-denied-call variant, if there is one.
-		var rest []fixes.Fix
-		found := false
-		for _, a := range alts {
-			if a.ErrorNumber != "" && !found {
-				minimal, found = a, true
-				continue
-			}
-			rest = append(rest, a)
-		}
-		if !found {
-			return res
-		}
-		alts = rest
-	}
-	fx := &fixJSON{altJSON: altOf(minimal), DropinPath: dropin, Alternatives: []altJSON{}}
-	for _, a := range alts {
-		fx.Alternatives = append(fx.Alternatives, altOf(a))
-	}
-	sc := "systemctl" + userFlag(u.User)
-	fx.Commands = []string{sc + " daemon-reload", sc + " restart " + u.Name}
-	after := f
-	if minimal.ErrorNumber != "" {
-		after = after.With(fixes.Assignment{Directive: "SystemCallErrorNumber", Value: minimal.ErrorNumber})
-	}
-	if len(minimal.Architectures) > 0 {
-		after = after.With(fixes.Assignment{Directive: "SystemCallArchitectures", Value: strings.Join(minimal.Architectures, " ")})
-	}
-	if len(minimal.Allow) > 0 {
-		after = after.With(fixes.Assignment{Directive: "SystemCallFilter", Value: strings.Join(minimal.Allow, " ")})
-	}
-	fx.Verified = true
-	for _, b := range blocked {
-		vd, err := fixes.Verify(f, after, b.Arch, host, b.Nr)
-		if err != nil {
-			fx.Verified = false
-			fx.Verification = append(fx.Verification, err.Error())
-			continue
-		}
-		fx.Verification = append(fx.Verification, vd.Detail)
-		if minimal.ErrorNumber != "" {
-			vd.Verified = vd.Killed(vd.Before) && !vd.Killed(vd.After) // the promise: an errno, not a kill
-		}
-		if !vd.Verified {
-			fx.Verified = false
-		}
-	}
-	res.Fix = fx
-	return res
-}
-
-func altOf(f fixes.Fix) altJSON {
-	a := altJSON{Label: f.Label, Allow: f.Allow, Deny: f.Deny, Architectures: f.Architectures, Dropin: f.DropIn,
-		NewlyAllowed: f.NewlyAllowed, Note: f.Note,
-		Exposure: exposureJSON{Before: round2(f.Exposure.Before), After: round2(f.Exposure.After), Delta: round2(f.Exposure.Delta), Rows: f.Exposure.Rows}}
-	if a.Allow == nil {
-		a.Allow = []string{}
-	}
-	if a.Architectures == nil {
-		a.Architectures = []string{}
-	}
-	if a.NewlyAllowed == nil {
-		a.NewlyAllowed = []string{}
-	}
-	if a.Exposure.Rows == nil {
-		a.Exposure.Rows = []fixes.RowChange{}
-	}
-	return a
-}
-
-func round2(x float64) float64 { return float64(int(x*100+0.5)) / 100 }
-
-// sameNames compares the model's names with the manager's D-Bus list, ignoring order.
-func sameNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	a, b = append([]string(nil), a...), append([]string(nil), b...)
-	sort.Strings(a)
-	sort.Strings(b)
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// summary is the one-paragraph answer, also when nothing was found.
-func summary(u *unitInfo, f *fixes.Filter, res *whyResult, ev *unitEvidence) string {
-	if len(res.Violations) > 0 {
-		var names []string
-		for _, v := range res.Violations {
-			if v.Syscall != "" {
-				names = append(names, v.Syscall)
-			}
-		}
-		return fmt.Sprintf("%s was killed by its seccomp filter: %s blocked", u.Name, strings.Join(uniq(names), ", "))
-	}
-	var parts []string
-	if e := ev.lastExit; e != nil && e.ExitCode == "exited" {
-		switch e.ExitStatus {
-		case 228:
-			parts = append(parts, "its last run ended with status 228/SECCOMP: systemd could not install the filter (not a violation; see the unit's log)")
-		case 232:
-			parts = append(parts, "its last run ended with status 232/ADDRESS_FAMILIES: RestrictAddressFamilies= could not be installed (not a violation)")
-		case 203:
-			parts = append(parts, "its last run ended with status 203/EXEC: the program could not be executed (e.g. \"Exec format error\" for a binary of an ABI this kernel cannot run), before any filter mattered: no SystemCallFilter= or SystemCallArchitectures= change will help")
-		}
-	}
-	if f.Mode == fixes.ModeNone {
-		parts = append(parts, "the unit has no SystemCallFilter=, so seccomp did not kill it")
-	}
-	if f.SilentDenials() {
-		parts = append(parts, fmt.Sprintf("its filter makes denied calls fail with %s instead of killing: such denials leave no audit record and no coredump (systemd loads errno filters without the log flag); to see them, run the unit once with SystemCallErrorNumber= emptied in a drop-in (denials then kill and are recorded), or with $SYSTEMD_LOG_SECCOMP=1 in the manager's environment",
-			errnoWord(f)))
-	}
-	if n := len(ev.unattributed); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d kill(s) during its run could not be tied to it or to any unit (see the notes)", n))
-	}
-	msg := "no seccomp kill found for " + u.Name
-	if ev.searched != "" {
-		msg += " (searched " + ev.searched + ")"
-	}
-	if len(parts) > 0 {
-		msg += ": " + strings.Join(parts, "; ")
-	}
-	return msg
-}
-
-func errnoWord(f *fixes.Filter) string {
-	if f.ErrorNumber != fixes.ErrnoKill {
-		return fixes.ErrnoName(f.ErrorNumber)
-	}
-	return "an errno"
-}
-
-func uniq(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // isTerminal reports whether w is a terminal (colour and emphasis only then).
@@ -740,7 +405,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
 }
 
-func printWhy(w io.Writer, r *whyResult, tty bool) error {
+func printWhy(w io.Writer, r *diagnose.Result, tty bool) error {
 	bw := &errWriter{w: w}
 	bold := func(s string) string {
 		if tty {
@@ -792,7 +457,7 @@ func printWhy(w io.Writer, r *whyResult, tty bool) error {
 		for _, l := range strings.Split(strings.TrimRight(fx.Dropin, "\n"), "\n") {
 			fmt.Fprintf(bw, "    %s\n", l)
 		}
-		fmt.Fprintf(bw, "  allows %s\n", costText(fx.altJSON))
+		fmt.Fprintf(bw, "  allows %s\n", costText(fx.Alt))
 		if fx.Written {
 			fmt.Fprintf(bw, "  written. Now: %s\n", strings.Join(fx.Commands, " && "))
 		} else {
@@ -815,7 +480,7 @@ func printWhy(w io.Writer, r *whyResult, tty bool) error {
 	return bw.err
 }
 
-func costText(a altJSON) string {
+func costText(a diagnose.Alt) string {
 	n := len(a.NewlyAllowed)
 	s := fmt.Sprintf("%d syscall", n)
 	if n != 1 {
