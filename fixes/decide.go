@@ -2,6 +2,7 @@ package fixes
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -158,4 +159,16 @@ func (f *Filter) SilentDenials() bool {
 		}
 	}
 	return false
+}
+
+// ErrnoEntries lists the filter's entries that carry their own errno ("name:EPERM"), sorted.
+func (f *Filter) ErrnoEntries() []string {
+	var out []string
+	for n, e := range f.entries {
+		if e.errno != errnoNone && e.errno != ErrnoKill {
+			out = append(out, n+":"+ErrnoName(e.errno))
+		}
+	}
+	sort.Strings(out)
+	return out
 }

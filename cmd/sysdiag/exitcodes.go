@@ -21,6 +21,8 @@ const exitCodesHelp = `sysdiag's exit status:
   2  usage: an unknown command or flag, or a flag value that cannot be parsed
   3  failure: a source could not be read (permission denied, missing file, no journal),
      or another error kept sysdiag from answering
+  4  postmortem only: units were killed by their seccomp filter (or failed with no record under an
+     errno-mode filter) in the window; --fail-on never makes it 0
 
 Errors go to stderr as "sysdiag: …", often followed by a "hint:" line; results go to stdout.
 `

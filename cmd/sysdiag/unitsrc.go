@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -59,6 +59,9 @@ func loadUnitLive(name string, user bool) (*diagnose.Unit, error) {
 			u.MainCode, _ = sp["ExecMainCode"].(int32)
 			u.MainStatus, _ = sp["ExecMainStatus"].(int32)
 			u.MainPID, _ = sp["ExecMainPID"].(uint32)
+			if n, ok := sp["NRestarts"].(uint32); ok {
+				u.NRestarts = &n
+			}
 			if f, ok := sp["SystemCallFilter"].([]any); ok && len(f) == 2 {
 				u.DBusAllow, _ = f[0].(bool)
 				u.DBusFilter, _ = f[1].([]string)

@@ -104,6 +104,7 @@ type Evidence struct {
 	Reports      []SourceReport
 	LastExit     *journal.UnitExit
 	Searched     string
+	Host         syscalls.Arch // the recording host's native ABI ("native" in SystemCallArchitectures=); 0: this machine
 }
 
 // UniqueCores drops the second copy of a coredump entry (read both by the unit query and the window query).
@@ -164,7 +165,10 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 	if u.NeedReload {
 		res.Notes = append(res.Notes, "systemd reports NeedDaemonReload=yes for this unit: its files changed since it was loaded")
 	}
-	host := syscalls.HostArch()
+	host := ev.Host
+	if host == 0 {
+		host = syscalls.HostArch()
+	}
 	var blocked []fixes.Blocked
 	for _, v := range ev.Violations {
 		wv := Finding{Violation: ViolationOf(v, t)}
@@ -469,7 +473,8 @@ type Unit struct {
 	MainStatus int32
 	MainPID    uint32 // ExecMainPID of the latest invocation (kept after it exits)
 	NeedReload bool
-	Home       string // for a user unit read from files: the home its files were looked up under
+	Home       string  // for a user unit read from files: the home its files were looked up under
+	NRestarts  *uint32 // the manager's NRestarts (live service units)
 }
 
 // SourceReport says what one evidence source gave.

@@ -87,11 +87,17 @@ type Merger struct {
 	newest   time.Time
 	emit     func(Violation) error
 	nextCore int // cores before this index were matched or emitted
+	// killsOut are the record keys of the kills handed on: a journal re-imports the kernel's ring buffer
+	// each time journald starts, so a kill's kernel-log copy can come minutes after the first, past the
+	// Horizon. Kills are few; logged calls (floods) are not remembered. Bounded.
+	killsOut map[recordKey]bool
 }
+
+const maxKillsOut = 1 << 16
 
 // NewMerger starts a merge; emit receives the violations oldest first.
 func NewMerger(cores []journal.Coredump, coreInfo CoreInfo, emit func(Violation) error) *Merger {
-	m := &Merger{coreInfo: coreInfo, byKey: map[recordKey]*Violation{}, emit: emit}
+	m := &Merger{coreInfo: coreInfo, byKey: map[recordKey]*Violation{}, emit: emit, killsOut: map[recordKey]bool{}}
 	for _, c := range cores {
 		if c.Signal == journal.SIGSYS {
 			m.cores = append(m.cores, c)
@@ -109,6 +115,9 @@ func (m *Merger) Add(r audit.Record) error {
 		if v, ok := m.byKey[k]; ok {
 			addSource(v, r.Source)
 			return nil
+		}
+		if m.killsOut[k] {
+			return nil // a late copy of a kill already handed on
 		}
 	} else if v := sameCall(m.pending, r); v != nil {
 		addSource(v, r.Source)
@@ -144,7 +153,14 @@ func (m *Merger) release(before time.Time) error {
 		v := m.pending[0]
 		m.pending = m.pending[1:]
 		if v.Serial != 0 {
-			delete(m.byKey, recordKey{v.Node, v.Serial, v.Time.UnixMilli()})
+			k := recordKey{v.Node, v.Serial, v.Time.UnixMilli()}
+			delete(m.byKey, k)
+			if v.Action.IsKill() {
+				if len(m.killsOut) >= maxKillsOut {
+					m.killsOut = map[recordKey]bool{}
+				}
+				m.killsOut[k] = true
+			}
 		}
 		// Coredumps whose reach ([t-1s, t+3s)) ended before this violation stand alone: emit them first.
 		if err := m.coresBefore(v.Time.Add(-3 * time.Second)); err != nil {

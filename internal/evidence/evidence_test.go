@@ -182,3 +182,20 @@ func TestMergerCoredumpReach(t *testing.T) {
 func coreInfoMap(m map[string]journal.SigInfo) CoreInfo {
 	return func(c *journal.Coredump) (journal.SigInfo, bool) { si, ok := m[c.Filename]; return si, ok }
 }
+
+// journald re-imports the kernel's ring buffer when it starts: a kill's kernel-log copy can arrive long
+// after the first copy was handed on. It is the same kill.
+func TestMergeLateCopyOfAKill(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)
+	k := audit.Record{PID: 5, Time: t0, Serial: 77, Action: audit.ActionKillProcess, Syscall: 93, Name: "fchown", Source: "journal-kernel"}
+	other := audit.Record{PID: 6, Time: t0.Add(time.Minute), Serial: 78, Action: audit.ActionKillProcess, Syscall: 93, Source: "journal-kernel"}
+	var out []Violation
+	m := NewMerger(nil, nil, func(v Violation) error { out = append(out, v); return nil })
+	m.Add(k)
+	m.Add(other)
+	m.Add(k) // the re-imported copy, a minute later in the stream
+	m.Flush()
+	if len(out) != 2 {
+		t.Fatalf("%d violations, want 2: %+v", len(out), out)
+	}
+}

@@ -10,8 +10,10 @@
 #include <sys/syscall.h>
 #include <time.h>
 int main(int argc, char **argv) {
+  int strict = 0, failed = 0; /* "strict" first: exit 1 if a call failed (a unit that breaks on a denial) */
   for (int i = 1; i < argc; i++) {
     const char *m = argv[i]; long r;
+    if (!strcmp(m, "strict")) { strict = 1; continue; }
     printf("probe[%d]: calling %s\n", getpid(), m); fflush(stdout); errno = 0;
     if (!strcmp(m, "fchown")) r = fchown(0, (uid_t)-1, (gid_t)-1);                            /* @chown      */
     else if (!strcmp(m, "socket")) r = socket(AF_INET, SOCK_STREAM, 0);                       /* @network-io */
@@ -29,6 +31,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "loop")) { for (long k = 0; k < 200000; k++) syscall(SYS_swapon, "/nonexistent-sysdiag", 0); r = 0; }
     else { fprintf(stderr, "unknown mode %s\n", m); return 2; }
     printf("probe: %s returned %ld (%s)\n", m, r, r < 0 ? strerror(errno) : "ok"); fflush(stdout);
+    if (r < 0) failed = 1;
   }
-  return 0;
+  return strict && failed ? 1 : 0;
 }

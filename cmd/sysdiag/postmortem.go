@@ -1,0 +1,416 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
+	"github.com/sysdiag/sysdiag/journal"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+type postmortemOptions struct {
+	since, until   string
+	unit           string
+	root           string
+	systemdVersion string
+	json           bool
+	write          bool
+	failOn         string
+	sources        sourceFlags
+}
+
+func newPostmortemCmd() *cobra.Command {
+	opts := &postmortemOptions{}
+	c := &cobra.Command{
+		Use:   "postmortem",
+		Short: "After a deploy: every unit its seccomp filter killed in a window, diagnosed, with one fix each",
+		Long: `List every unit (system and user) that its seccomp filter killed in the window — default: since the
+last boot — with each blocked call once and how often (a restart loop is one line), the line that
+blocked it, and the smallest fix for all of that unit's calls, verified like why's. Kills that no
+evidence ties to a unit are listed apart, never dropped and never guessed; units that failed with no
+record but whose filter answers denials with an errno are listed as "possibly denied silently".
+
+Exit status (for deploy pipelines): 0 when nothing was killed or silently failed in the window, 4 when
+something was (--fail-on never: 0 after printing). Nothing is written unless --write is given.`,
+		Example: `  $ sysdiag postmortem --since "10 min ago"
+  $ sysdiag postmortem --since "2026-12-02 14:00" --json
+  $ sysdiag postmortem --since -1h --write && systemctl daemon-reload`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runPostmortem(c.OutOrStdout(), c.ErrOrStderr(), opts, time.Now())
+		},
+	}
+	c.Flags().StringVarP(&opts.since, "since", "S", "", "the window's start (journalctl's syntax; default: the last boot)")
+	c.Flags().StringVarP(&opts.until, "until", "U", "", "the window's end (default: now)")
+	c.Flags().StringVarP(&opts.unit, "unit", "u", "", "only units matching this glob")
+	c.Flags().StringVar(&opts.root, "root", "", "read the units' files under this directory instead of asking the running manager")
+	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "the units' systemd version (default: the manager's, or the local systemd)")
+	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	c.Flags().BoolVar(&opts.write, "write", false, "write each unit's drop-in (as why --write does)")
+	c.Flags().StringVar(&opts.failOn, "fail-on", "killed", "exit 4 when units were killed or failed silently (killed), or always 0 (never)")
+	opts.sources.register(c)
+	return c
+}
+
+// exitKilled is postmortem's status when the window had kills or silent failures.
+const exitKilled = 4
+
+func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.Time) error {
+	if opts.failOn != "killed" && opts.failOn != "never" {
+		return usageErr(fmt.Errorf("--fail-on %q: want killed or never", opts.failOn), "")
+	}
+	since := opts.since
+	if since == "" {
+		since = "@" + strconv.FormatInt(bootTime(now).Unix(), 10)
+	}
+	w, err := parseWindow(since, opts.until, now)
+	if err != nil {
+		return err
+	}
+	sf := &opts.sources
+
+	// 1. The evidence of the window, and what ties kills to units without a coredump (host: journal).
+	var jr journal.Querier
+	facts := evidence.Facts{ForeignPIDs: sf.localJournal() && !initialPIDNamespace()}
+	programsOf := programsFinder(opts.root, &diagnose.Unit{})
+	var failed []journal.UnitResult
+	if sf.wantsJournal() {
+		r, _, err := sf.openJournal()
+		if err != nil {
+			return failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
+		}
+		defer r.Close()
+		jr = r
+		runs := map[string]*evidence.Run{}
+		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, w.Since, w.Until, func(f journal.Fields) error {
+			if e, err := journal.ParseUnitExit(f); err == nil && e.Killed() {
+				k := e.Unit + "/" + strconv.FormatBool(e.User) + "/" + e.InvocationID
+				if runs[k] == nil {
+					runs[k] = &evidence.Run{Unit: e.Unit, User: e.User, Invocation: e.InvocationID, Programs: programsOf(e.Unit, e.User)}
+				}
+				runs[k].Exits = append(runs[k].Exits, e.Time)
+			}
+			return nil
+		}); err != nil {
+			return failureErr(err, "")
+		}
+		for _, run := range runs {
+			facts.Runs = append(facts.Runs, *run)
+		}
+		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageUnitFailed}, w.Since, w.Until, func(f journal.Fields) error {
+			if res, err := journal.ParseUnitResult(f); err == nil && res.Result == "exit-code" {
+				failed = append(failed, res)
+			}
+			return nil
+		}); err != nil {
+			return failureErr(err, "")
+		}
+	}
+	var all []evidence.Violation
+	reports, err := collect(sf, w, jr, nil, func(v evidence.Violation) error {
+		all = append(all, v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if jr != nil && !facts.ForeignPIDs {
+		facts.Processes, facts.Runs = processesOf(jr, all, w, facts.Runs)
+	}
+	evidence.Attribute(all, facts)
+
+	// 2. Per unit: its files, its filter for its version, the diagnosis (pure), folded.
+	by, lost := diagnose.Group(all)
+	pm := &diagnose.Postmortem{Since: w.Since.UTC().Format(time.RFC3339), Unattributed: []diagnose.Violation{}, Silent: []diagnose.Silent{},
+		Hosts: []diagnose.HostReport{}, Sources: reports}
+	if !w.Until.IsZero() {
+		pm.Until = w.Until.UTC().Format(time.RFC3339)
+	}
+	localT, localNote, err := systemdTable(opts.systemdVersion)
+	if err != nil {
+		return err
+	}
+	hostIdx := map[string]int{}
+	killed := map[string]bool{}
+	for _, k := range diagnose.Keys(by) {
+		if opts.unit != "" {
+			if ok, _ := path.Match(opts.unit, k.Unit); !ok {
+				continue
+			}
+		}
+		vs := by[k]
+		u, loadErr := loadUnitFor(opts.root, k, vs)
+		t, note := localT, localNote
+		if opts.systemdVersion == "" && u.HaveVer {
+			t = syscalls.Select(u.Version)
+			note = "the manager's " + t.Note()
+		}
+		var known fixes.Known
+		if opts.root == "" && u.Live {
+			known = fixes.LibseccompKnows
+		}
+		f := fixes.Build(t, u.Assigns, known)
+		res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Invocations: diagnose.InvocationsOf(vs), Violations: vs, Host: diagnose.HostArch(vs)})
+		if loadErr != nil {
+			res.Notes = append(res.Notes, "the unit's files could not be read ("+loadErr.Error()+"): no line and no verified fix; allowing the calls by name is SystemCallFilter="+strings.Join(callNames(vs), " "))
+		}
+		rep := diagnose.Fold(res, vs)
+		if u.Live && u.NRestarts != nil {
+			rep.NRestarts = u.NRestarts
+		}
+		rep.StartLimitHit = u.Result == "start-limit-hit"
+		if opts.write && res.Fix != nil {
+			p := res.Fix.DropinPath
+			if opts.root != "" {
+				p = filepath.Join(opts.root, p)
+			}
+			if err := unitfile.WriteDropIn(p, res.Fix.Dropin); err != nil {
+				return failureErr(fmt.Errorf("writing the drop-in of %s: %w", k.Unit, err), "write it by hand, or remove the file if it is yours")
+			}
+			res.Fix.DropinPath, res.Fix.Written = p, true
+		}
+		i, ok := hostIdx[k.Host]
+		if !ok {
+			i = len(pm.Hosts)
+			hostIdx[k.Host] = i
+			pm.Hosts = append(pm.Hosts, diagnose.HostReport{Host: k.Host})
+		}
+		pm.Hosts[i].Units = append(pm.Hosts[i].Units, rep)
+		killed[k.Unit+"/"+strconv.FormatBool(k.User)] = true
+	}
+	for _, v := range lost {
+		pm.Unattributed = append(pm.Unattributed, diagnose.ViolationOf(v, localT))
+	}
+	// 3. Units that failed quietly under an errno-mode filter.
+	seen := map[string]bool{}
+	for _, r := range failed {
+		key := r.Unit + "/" + strconv.FormatBool(r.User)
+		if killed[key] || seen[key] {
+			continue
+		}
+		seen[key] = true
+		if opts.unit != "" {
+			if ok, _ := path.Match(opts.unit, r.Unit); !ok {
+				continue
+			}
+		}
+		u, err := loadUnitFor(opts.root, diagnose.UnitKey{Unit: r.Unit, User: r.User}, nil)
+		if err != nil {
+			continue
+		}
+		t := localT
+		if opts.systemdVersion == "" && u.HaveVer {
+			t = syscalls.Select(u.Version)
+		}
+		if s, ok := diagnose.SilentOf(diagnose.UnitKey{Unit: r.Unit, User: r.User}, r.Result, fixes.Build(t, u.Assigns, nil)); ok {
+			pm.Silent = append(pm.Silent, s)
+		}
+	}
+
+	// 4. Render.
+	if opts.json {
+		if err := writeJSON(stdout, pm); err != nil {
+			return err
+		}
+	} else if err := printPostmortem(stdout, pm, w); err != nil {
+		return err
+	}
+	n := 0
+	for _, h := range pm.Hosts {
+		n += len(h.Units)
+	}
+	if (n > 0 || len(pm.Silent) > 0) && opts.failOn == "killed" {
+		return &cliError{exitKilled, fmt.Errorf("%d unit(s) killed, %d possibly denied silently, %d kill(s) not tied to a unit in the window", n, len(pm.Silent), len(pm.Unattributed)), ""}
+	}
+	return nil
+}
+
+// loadUnitFor reads a unit the way why does: its files under --root, else the running manager (system
+// units), else the files of the user whose manager the kill names. A unit that cannot be read comes back
+// with its name alone and the error.
+func loadUnitFor(root string, k diagnose.UnitKey, vs []evidence.Violation) (*diagnose.Unit, error) {
+	var u *diagnose.Unit
+	var err error
+	switch {
+	case root != "":
+		u, err = loadUnitOffline(root, k.Unit, k.User)
+	case !k.User:
+		u, err = loadUnitLive(k.Unit, false)
+	default:
+		home := ""
+		for _, v := range vs {
+			if uid, ok := managerUID(v.Manager); ok {
+				home = homeOf("/", uid)
+			}
+		}
+		if home != "" {
+			u, err = loadUnitOfflineHome("/", k.Unit, true, home)
+		} else {
+			u, err = loadUnitOffline("/", k.Unit, true)
+		}
+	}
+	if err != nil || u == nil {
+		return &diagnose.Unit{Name: k.Unit, User: k.User}, err
+	}
+	return u, nil
+}
+
+// processesOf asks the journal, for each untied kill's pid, what that process wrote itself (at most 256
+// pids): journald's trusted fields name its unit and invocation. Their runs are added, open-ended.
+func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, runs []evidence.Run) ([]journal.Process, []evidence.Run) {
+	pids := map[int]bool{}
+	var entries []journal.Fields
+	for _, v := range vs {
+		if v.Unit != "" || !v.Action.IsKill() || pids[v.PID] || len(pids) >= 256 {
+			continue
+		}
+		pids[v.PID] = true
+		_ = jr.Only(journal.ProcessFields...).Query([]string{"_PID=" + strconv.Itoa(v.PID)}, w.Since, v.Time.Add(time.Second), func(f journal.Fields) error {
+			entries = append(entries, f)
+			return nil
+		})
+	}
+	procs := journal.Processes(entries)
+	have := map[string]bool{}
+	for _, r := range runs {
+		have[r.Unit+"/"+r.Invocation] = true
+	}
+	for _, p := range procs {
+		if k := p.Unit + "/" + p.Invocation; p.Unit != "" && !have[k] {
+			have[k] = true
+			runs = append(runs, evidence.Run{Unit: p.Unit, User: p.User, Invocation: p.Invocation, Running: true})
+		}
+	}
+	return procs, runs
+}
+
+func callNames(vs []evidence.Violation) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range vs {
+		if v.Name != "" && !seen[v.Name] {
+			seen[v.Name] = true
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+// bootTime is when this machine booted (/proc/stat btime), for the default window; now when unknown.
+func bootTime(now time.Time) time.Time {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return now
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				return time.Unix(n, 0)
+			}
+		}
+	}
+	return now
+}
+
+func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) error {
+	bw := &errWriter{w: w}
+	n := 0
+	for _, h := range pm.Hosts {
+		n += len(h.Units)
+	}
+	fmt.Fprintf(bw, "%d unit(s) killed by their seccomp filter%s; %d possibly denied silently; %d kill(s) not tied to a unit\n\n",
+		n, windowText(win), len(pm.Silent), len(pm.Unattributed))
+	if n > 0 {
+		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "HOST\tUNIT\tKILLS\tCALLS\tSMALLEST GROUP\tFIX")
+		for _, h := range pm.Hosts {
+			host := h.Host
+			if host == "" {
+				host = "(this host)"
+			}
+			for _, u := range h.Units {
+				var calls, groups []string
+				for _, c := range u.Calls {
+					s := c.Syscall
+					if c.Count > 1 {
+						s += fmt.Sprintf("×%d", c.Count)
+					}
+					calls = append(calls, s)
+				}
+				for _, f := range u.Violations {
+					if len(f.Groups) > 0 {
+						groups = append(groups, f.Groups[0])
+					}
+				}
+				fix := "-"
+				if u.Fix != nil {
+					fix = strings.TrimPrefix(strings.TrimSpace(lastLine(u.Fix.Dropin)), "# ")
+				}
+				name := u.Unit
+				if u.User {
+					name += " (user)"
+				}
+				kills := strconv.Itoa(u.Kills)
+				if u.NRestarts != nil && *u.NRestarts > 0 {
+					kills += fmt.Sprintf(" (%d restarts)", *u.NRestarts)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clean(host), clean(name), kills, strings.Join(calls, " "), firstOr(groups, "-"), clean(fix))
+			}
+		}
+		tw.Flush()
+		for _, h := range pm.Hosts {
+			for _, u := range h.Units {
+				if u.Fix == nil {
+					continue
+				}
+				state := "not verified"
+				if u.Fix.Verified {
+					state = "verified"
+				}
+				fmt.Fprintf(bw, "\n%s (%s): %s\n", clean(u.Unit), state, u.Fix.DropinPath)
+				for _, l := range strings.Split(strings.TrimRight(u.Fix.Dropin, "\n"), "\n") {
+					fmt.Fprintf(bw, "    %s\n", l)
+				}
+				if u.Fix.Written {
+					fmt.Fprintf(bw, "  written. Now: %s\n", strings.Join(u.Fix.Commands, " && "))
+				} else {
+					fmt.Fprintf(bw, "  then: %s\n", strings.Join(u.Fix.Commands, " && "))
+				}
+				for _, n := range u.Notes {
+					fmt.Fprintf(bw, "  note: %s\n", clean(n))
+				}
+			}
+		}
+	}
+	if len(pm.Silent) > 0 {
+		fmt.Fprintf(bw, "\nPossibly denied silently:\n")
+		for _, s := range pm.Silent {
+			fmt.Fprintf(bw, "  %s\n", clean(s.Explain))
+		}
+	}
+	if len(pm.Unattributed) > 0 {
+		fmt.Fprintf(bw, "\nNot tied to a unit:\n")
+		for _, v := range pm.Unattributed {
+			fmt.Fprintf(bw, "  %s  pid %d  %s  %s (%s %d)  %s\n", v.Time, v.PID, clean(v.Exe), v.Syscall, v.Arch, v.Number, v.Action)
+		}
+	}
+	return bw.err
+}
+
+func lastLine(s string) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return ls[len(ls)-1]
+}
