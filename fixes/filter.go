@@ -5,6 +5,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -268,6 +271,9 @@ func ParseErrno(s string) (int, bool) {
 			return n, true
 		}
 	}
+	if n, ok := errnoAliases[s]; ok {
+		return n, true
+	}
 	return 0, false
 }
 
@@ -289,10 +295,19 @@ func ErrnoName(n int) string {
 	return strconv.Itoa(n)
 }
 
-var errnoNames = map[int]string{
-	1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 8: "ENOEXEC", 9: "EBADF",
-	10: "ECHILD", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV",
-	19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 25: "ENOTTY", 26: "ETXTBSY",
-	27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 31: "EMLINK", 32: "EPIPE", 38: "ENOSYS", 95: "EOPNOTSUPP",
-	97: "EAFNOSUPPORT", 117: "EUCLEAN",
-}
+// errnoNames are the kernel's errno names (asm-generic, as on x86, arm and the other common ABIs; mips,
+// sparc, alpha and parisc number some differently), from golang.org/x/sys/unix, the names systemd's
+// errno_from_name() accepts.
+var errnoNames = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n < 256; n++ {
+		if name := unix.ErrnoName(syscall.Errno(n)); name != "" {
+			m[n] = name
+		}
+	}
+	m[11], m[35], m[95] = "EAGAIN", "EDEADLK", "EOPNOTSUPP" // the names errno(3) and systemd print first
+	return m
+}()
+
+// errnoAliases are the second names of a number (glibc's and systemd's lists have them too).
+var errnoAliases = map[string]int{"EWOULDBLOCK": 11, "EDEADLOCK": 35, "ENOTSUP": 95, "EAGAIN": 11, "EDEADLK": 35, "EOPNOTSUPP": 95}

@@ -142,3 +142,18 @@ func TestProposeUnnameable(t *testing.T) {
 		t.Error("a drop-in naming what the target cannot resolve must change nothing")
 	}
 }
+
+// Every errno name systemd accepts, not only a few (a review found ECONNREFUSED taken as invalid).
+func TestErrnoNames(t *testing.T) {
+	for name, n := range map[string]int{"EPERM": 1, "ECONNREFUSED": 111, "ENOTSUP": 95, "EOPNOTSUPP": 95, "EHWPOISON": 133, "EWOULDBLOCK": 11} {
+		if got, ok := ParseErrno(name); !ok || got != n {
+			t.Errorf("ParseErrno(%s) = %d %v, want %d", name, got, ok, n)
+		}
+	}
+	if ErrnoName(111) != "ECONNREFUSED" {
+		t.Errorf("ErrnoName(111) = %s", ErrnoName(111))
+	}
+	if _, ok := ParseErrno("ENOTANERRNO"); ok {
+		t.Error("an unknown name must not parse")
+	}
+}

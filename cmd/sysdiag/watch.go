@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/sysdiag/sysdiag/internal/cgroup"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
-	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -91,6 +89,7 @@ type watchFix struct {
 	Architectures []string `json:"architectures,omitempty"`
 	DropinPath    string   `json:"dropin_path"`
 	Dropin        string   `json:"dropin"`
+	Verified      bool     `json:"verified"`
 }
 
 type lostJSON struct {
@@ -494,20 +493,15 @@ func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 	line := fmt.Sprintf("%s  %s  %s (%s %d)  %s  %s", v.Time.Local().Format("15:04:05.000"), clean(unit), v.Name, v.Arch, v.Syscall,
 		firstOr(wv.Groups, "-"), v.Action)
 	if f, ui := w.filterFor(v); f != nil && v.Known() {
-		wv.BlockedBy = diagnose.Blocked(f, v, w.host)
-		if d := f.Decide(v.Name, v.Arch, w.host); d.Blocked {
-			fx, _ := fixes.Propose(f, []fixes.Blocked{{Name: v.Name, Arch: v.Arch, Nr: v.Syscall}}, w.host, 0, fixes.Keep{})
-			home := ui.Home
-			if home == "" {
-				home, _ = os.UserHomeDir()
-			}
-			ev.Fix = &watchFix{Allow: fx.Allow, Architectures: fx.Architectures, Dropin: fx.DropIn,
-				DropinPath: filepath.Join(unitfile.DropInDir(ui.Name, ui.User, home), unitfile.DropInName)}
-			fixText := "SystemCallFilter=" + strings.Join(fx.Allow, " ")
-			if len(fx.Architectures) > 0 {
-				fixText = "SystemCallArchitectures=" + strings.Join(fx.Architectures, " ")
-			}
-			line += "  — " + clean(d.Explain) + "; fix: " + fixText
+		// The same answer why gives: the line, and the smallest fix verified against BPF.
+		res := diagnose.Diagnose(ui, f, f.Table, "", &diagnose.Evidence{Violations: []evidence.Violation{v}, Host: w.host})
+		if len(res.Violations) == 1 {
+			wv.BlockedBy = res.Violations[0].BlockedBy
+		}
+		if fx := res.Fix; fx != nil {
+			ev.Fix = &watchFix{Allow: fx.Allow, Architectures: fx.Architectures, Dropin: fx.Dropin, DropinPath: fx.DropinPath, Verified: fx.Verified}
+			fixText := strings.TrimSpace(fx.Dropin[strings.LastIndex(strings.TrimSpace(fx.Dropin), "\n")+1:])
+			line += "  — " + clean(wv.BlockedBy.Explain) + "; fix: " + clean(fixText)
 		}
 	} else if v.Unit == "" {
 		line += "  — unit unknown (the process was gone before its cgroup could be read)"

@@ -167,7 +167,7 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 	}
 	host := ev.Host
 	if host == 0 {
-		host = syscalls.HostArch()
+		host = HostArch(ev.Violations) // "native" is the recording host's ABI
 	}
 	var blocked []fixes.Blocked
 	for _, v := range ev.Violations {
@@ -185,7 +185,10 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 	if len(blocked) == 0 {
 		return res
 	}
-	home, _ := os.UserHomeDir()
+	home := u.Home
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
 	dropin := filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName)
 	// An earlier drop-in of sysdiag's is replaced by the new one: carry what it allowed.
 	var keep fixes.Keep

@@ -55,39 +55,52 @@ func probeSaid(t *testing.T, since time.Time, unit, mode string) string {
 	return msg
 }
 
-// @sandbox (seccomp, landlock_*) is in @default from v257: an allow list without it kills seccomp() on
-// 252 and lets it through on 257.
-func TestVersionSandboxInDefault(t *testing.T) {
-	need(t)
-	defer timed(t)()
-	unit := "sysdiag-e2e-v-sandbox.service"
-	writeUnit(t, unit, "[Service]\nType=oneshot\nLimitCORE=0\nExecStart="+probe+" seccomp\nSystemCallFilter=@system-service\n", false)
+// versionScenario runs probe MODE under an allow list of @system-service. From systemd `from` on the call
+// passes (the probe must report want), before it is killed: why must name it, and fixed (when fix) the
+// unit must run. It returns why's answer for the kill (zero on the newer systemd).
+func versionScenario(t *testing.T, unit, mode string, from int, want string) whyJSON {
+	t.Helper()
+	writeUnit(t, unit, "[Service]\nType=oneshot\nLimitCORE=0\nExecStart="+probe+" "+mode+"\nSystemCallFilter=@system-service\n", false)
 	since := time.Now()
 	res := run(t, unit, false)
-	if bedMajor(t).Major >= 257 {
+	if bedMajor(t).Major >= from {
 		if res != "success" {
-			t.Fatalf("systemd %s: Result=%s, want success (@default holds @sandbox)", bedVersion, res)
+			t.Fatalf("systemd %s: Result=%s, want success", bedVersion, res)
 		}
-		if msg := probeSaid(t, since, unit, "seccomp"); !strings.Contains(msg, "returned 0") {
-			t.Errorf("seccomp() under the allow list: %q", msg)
+		if msg := probeSaid(t, since, unit, mode); !strings.Contains(msg, want) {
+			t.Errorf("%s under the allow list: %q, want %q", mode, msg, want)
 		}
 		w, code := why(t, unit, false)
 		if code != 1 || len(w.Violations) != 0 {
 			t.Errorf("nothing was killed: exit %d %+v", code, w)
 		}
 		wantTable(t, w)
-		return
+		return whyJSON{}
 	}
 	if res != "core-dump" && res != "signal" {
-		t.Fatalf("systemd %s: Result=%s, want a kill (seccomp is outside @system-service before v257)", bedVersion, res)
+		t.Fatalf("systemd %s: Result=%s, want a kill", bedVersion, res)
 	}
 	waitJournal(t, since, "MESSAGE_ID="+journal.MessageUnitFailed, "UNIT="+unit)
 	w, code := why(t, unit, false)
-	if code != 0 || len(w.Violations) != 1 || w.Violations[0].Syscall != "seccomp" || w.Fix == nil || !w.Fix.Verified {
+	if code != 0 || len(w.Violations) != 1 || w.Violations[0].Syscall != mode {
 		t.Fatalf("exit %d %+v", code, w)
 	}
 	wantTable(t, w)
-	fixAndRestart(t, unit, false)
+	return w
+}
+
+// @sandbox (seccomp, landlock_*) is in @default from v257: an allow list without it kills seccomp() on
+// 252 and lets it through on 257.
+func TestVersionSandboxInDefault(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-v-sandbox.service"
+	if w := versionScenario(t, unit, "seccomp", 257, "returned 0"); w.Unit != "" {
+		if w.Fix == nil || !w.Fix.Verified {
+			t.Fatalf("no verified fix: %+v", w)
+		}
+		fixAndRestart(t, unit, false)
+	}
 }
 
 // Calls newer than systemd's @known: from v255 an allow list answers ENOSYS (so libc can fall back);
@@ -96,38 +109,19 @@ func TestVersionENOSYSForUnknownCalls(t *testing.T) {
 	need(t)
 	defer timed(t)()
 	unit := "sysdiag-e2e-v-enosys.service"
-	writeUnit(t, unit, "[Service]\nType=oneshot\nLimitCORE=0\nExecStart="+probe+" open_tree_attr\nSystemCallFilter=@system-service\n", false)
-	since := time.Now()
-	res := run(t, unit, false)
-	if bedMajor(t).Major >= 255 {
-		if res != "success" {
-			t.Fatalf("systemd %s: Result=%s, want success (ENOSYS, not a kill)", bedVersion, res)
-		}
-		if msg := probeSaid(t, since, unit, "open_tree_attr"); !strings.Contains(msg, "Function not implemented") {
-			t.Errorf("open_tree_attr under the allow list: %q, want ENOSYS", msg)
-		}
-		w, code := why(t, unit, false)
-		if code != 1 || len(w.Violations) != 0 {
-			t.Errorf("nothing was killed: exit %d %+v", code, w)
-		}
-		wantTable(t, w)
+	w := versionScenario(t, unit, "open_tree_attr", 255, "Function not implemented")
+	if w.Unit == "" {
 		return
 	}
-	if res != "core-dump" && res != "signal" {
-		t.Fatalf("systemd %s: Result=%s, want a kill", bedVersion, res)
+	if w.Violations[0].Number != 467 {
+		t.Errorf("number %d, want 467", w.Violations[0].Number)
 	}
-	waitJournal(t, since, "MESSAGE_ID="+journal.MessageUnitFailed, "UNIT="+unit)
-	w, code := why(t, unit, false)
-	if code != 0 || len(w.Violations) != 1 || w.Violations[0].Syscall != "open_tree_attr" || w.Violations[0].Number != 467 {
-		t.Fatalf("exit %d %+v", code, w)
-	}
-	wantTable(t, w)
 	// This systemd's libseccomp cannot name the call (a SystemCallFilter=open_tree_attr drop-in is ignored:
 	// "Failed to parse system call, ignoring"): the fix is SystemCallErrorNumber=ENOSYS, and it must work.
 	if !anyContains(w.Notes, "cannot name open_tree_attr") || w.Fix == nil || !strings.Contains(w.Fix.Dropin, "SystemCallErrorNumber=ENOSYS") || !w.Fix.Verified {
 		t.Fatalf("want the ENOSYS fix, verified, and the note: %+v", w)
 	}
-	since = time.Now()
+	since := time.Now()
 	if _, res := writeAndRestart(t, unit, false); res != "success" {
 		t.Fatalf("after the drop-in: Result=%s", res)
 	}

@@ -7,6 +7,7 @@ package unitfile
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -112,25 +113,43 @@ func SearchPaths(user bool, home string) []string {
 		"/usr/lib/systemd/system", "/lib/systemd/system"}
 }
 
-// Find locates a unit's fragment and drop-ins under root (an fs.FS of "/"), in load order: the fragment
-// from the highest-priority directory, then every NAME.d/*.conf (and the type-wide "service.d/*.conf"),
-// a file of a higher-priority directory masking one of the same name, sorted by file name.
+// ErrMasked says the unit is masked (its file links to /dev/null, or is empty): systemd refuses to load it.
+var ErrMasked = errors.New("the unit is masked (linked to /dev/null)")
+
+// Find locates a unit's fragment and drop-ins under root (an fs.FS of "/"), in load order, as systemd's
+// unit loader does: the fragment from the highest-priority directory — the instance's own file, else its
+// template's ("getty@tty1.service" → "getty@.service"); then the drop-ins of every NAME.d/*.conf among
+// the type's ("service.d"), the dash prefixes' ("foo-.service.d" for "foo-bar.service", v246+), the
+// template's and the unit's own, a file of a higher-priority directory masking one of the same name,
+// sorted by file name. A fragment linked to /dev/null is ErrMasked.
 func Find(fsys fs.FS, name string, user bool, home string) (fragment string, dropins []string, err error) {
 	paths := SearchPaths(user, home)
-	for _, dir := range paths {
-		p := filepath.Join(dir, name)
-		if fi, err := fs.Stat(fsys, strings.TrimPrefix(p, "/")); err == nil && !fi.IsDir() {
-			fragment = p
+	names := []string{name}
+	if t, ok := template(name); ok {
+		names = append(names, t)
+	}
+	for _, n := range names {
+		for _, dir := range paths {
+			p := filepath.Join(dir, n)
+			rel := strings.TrimPrefix(p, "/")
+			if target, err := fs.ReadLink(fsys, rel); err == nil && target == "/dev/null" {
+				return "", nil, fmt.Errorf("%s: %w", p, ErrMasked)
+			}
+			if fi, err := fs.Stat(fsys, rel); err == nil && !fi.IsDir() {
+				fragment = p
+				break
+			}
+		}
+		if fragment != "" {
 			break
 		}
 	}
 	if fragment == "" {
 		return "", nil, fmt.Errorf("no unit file %s in %s: %w", name, strings.Join(paths, ", "), fs.ErrNotExist)
 	}
-	typ := name[strings.LastIndexByte(name, '.')+1:]
 	byName := map[string]string{}
 	for i := len(paths) - 1; i >= 0; i-- { // lower priority first, so higher ones overwrite
-		for _, d := range []string{name + ".d", typ + ".d"} {
+		for _, d := range dropinDirs(name) {
 			dir := filepath.Join(paths[i], d)
 			entries, err := fs.ReadDir(fsys, strings.TrimPrefix(dir, "/"))
 			if err != nil {
@@ -143,7 +162,7 @@ func Find(fsys fs.FS, name string, user bool, home string) (fragment string, dro
 			}
 		}
 	}
-	names := make([]string, 0, len(byName))
+	names = names[:0]
 	for n := range byName {
 		names = append(names, n)
 	}
@@ -152,6 +171,39 @@ func Find(fsys fs.FS, name string, user bool, home string) (fragment string, dro
 		dropins = append(dropins, byName[n])
 	}
 	return fragment, dropins, nil
+}
+
+// template is an instance's template: "getty@tty1.service" → "getty@.service".
+func template(name string) (string, bool) {
+	at := strings.IndexByte(name, '@')
+	dot := strings.LastIndexByte(name, '.')
+	if at < 0 || dot < at || at+1 == dot {
+		return "", false
+	}
+	return name[:at+1] + name[dot:], true
+}
+
+// dropinDirs are the drop-in directory names of a unit, the most general first (the order only matters
+// for files of the same name, which the later one wins): "service.d", each dash prefix "a-.service.d",
+// "a-b-.service.d", the template's "a-b@.service.d", the unit's own.
+func dropinDirs(name string) []string {
+	dot := strings.LastIndexByte(name, '.')
+	typ := name[dot+1:]
+	base := name[:dot]
+	out := []string{typ + ".d"}
+	stem := base
+	if at := strings.IndexByte(base, '@'); at >= 0 {
+		stem = base[:at]
+	}
+	for i := 0; i < len(stem); i++ {
+		if stem[i] == '-' && i > 0 {
+			out = append(out, stem[:i+1]+"."+typ+".d")
+		}
+	}
+	if t, ok := template(name); ok {
+		out = append(out, t+".d")
+	}
+	return append(out, name+".d")
 }
 
 var unitTypes = map[string]bool{"service": true, "socket": true, "mount": true, "swap": true, "target": true,

@@ -1,6 +1,7 @@
 package unitfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,41 @@ func TestHomeOf(t *testing.T) {
 	}
 	if h := HomeOf(pw, 1001); h != "" {
 		t.Errorf("HomeOf(1001) = %q", h)
+	}
+}
+
+func TestFindTemplatesPrefixesMasked(t *testing.T) {
+	dir := t.TempDir()
+	w := func(p, c string) {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+	}
+	w("lib/systemd/system/getty@.service", "[Service]\nExecStart=/sbin/agetty\n")
+	w("etc/systemd/system/getty@tty1.service.d/a.conf", "[Service]\n")
+	w("etc/systemd/system/getty@.service.d/b.conf", "[Service]\n")
+	w("etc/systemd/system/getty-.service.d/c.conf", "[Service]\n")
+	w("etc/systemd/system/service.d/d.conf", "[Service]\n")
+	w("usr/lib/systemd/system/foo-bar-baz.service", "[Service]\n")
+	w("etc/systemd/system/foo-.service.d/p.conf", "[Service]\n")
+	w("etc/systemd/system/foo-bar-.service.d/q.conf", "[Service]\n")
+	os.Symlink("/dev/null", filepath.Join(dir, "etc/systemd/system/masked.service"))
+	w("lib/systemd/system/masked.service", "[Service]\n")
+	fsys := os.DirFS(dir)
+	frag, drops, err := Find(fsys, "getty@tty1.service", false, "/root")
+	if err != nil || frag != "/lib/systemd/system/getty@.service" || len(drops) != 3 {
+		t.Errorf("template: %q %v %v", frag, drops, err)
+	}
+	// getty-.service.d is a dash prefix of "getty-…", not of "getty@…".
+	for _, d := range drops {
+		if strings.Contains(d, "getty-.service.d") {
+			t.Errorf("a dash prefix that is not one: %s", d)
+		}
+	}
+	frag, drops, err = Find(fsys, "foo-bar-baz.service", false, "/root")
+	if err != nil || frag != "/usr/lib/systemd/system/foo-bar-baz.service" || strings.Join(drops, " ") != "/etc/systemd/system/service.d/d.conf /etc/systemd/system/foo-.service.d/p.conf /etc/systemd/system/foo-bar-.service.d/q.conf" {
+		t.Errorf("prefixes: %q %v %v", frag, drops, err)
+	}
+	if _, _, err := Find(fsys, "masked.service", false, "/root"); !errors.Is(err, ErrMasked) {
+		t.Errorf("masked: %v", err)
 	}
 }
