@@ -24,7 +24,7 @@ import (
 type postmortemOptions struct {
 	since, until   string
 	unit           string
-	root           string
+	roots          []string // "DIR" (every host) or "HOST=DIR"
 	systemdVersion string
 	json           bool
 	write          bool
@@ -56,7 +56,7 @@ something was (--fail-on never: 0 after printing). Nothing is written unless --w
 	c.Flags().StringVarP(&opts.since, "since", "S", "", "the window's start (journalctl's syntax; default: the last boot)")
 	c.Flags().StringVarP(&opts.until, "until", "U", "", "the window's end (default: now)")
 	c.Flags().StringVarP(&opts.unit, "unit", "u", "", "only units matching this glob")
-	c.Flags().StringVar(&opts.root, "root", "", "read the units' files under this directory instead of asking the running manager")
+	c.Flags().StringArrayVar(&opts.roots, "root", nil, "read the units' files under this directory instead of asking the running manager; HOST=DIR for the kills of one host (audit node=), repeatable")
 	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "the units' systemd version (default: the manager's, or the local systemd)")
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&opts.write, "write", false, "write each unit's drop-in (as why --write does)")
@@ -81,11 +81,15 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		return err
 	}
 	sf := &opts.sources
+	roots, err := parseRoots(opts.roots)
+	if err != nil {
+		return err
+	}
 
 	// 1. The evidence of the window, and what ties kills to units without a coredump (host: journal).
 	var jr journal.Querier
 	facts := evidence.Facts{ForeignPIDs: sf.localJournal() && !initialPIDNamespace()}
-	programsOf := programsFinder(opts.root, &diagnose.Unit{})
+	programsOf := programsFinder(roots[""], &diagnose.Unit{})
 	var failed []journal.UnitResult
 	if sf.wantsJournal() {
 		r, _, err := sf.openJournal()
@@ -121,7 +125,9 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	}
 	var all []evidence.Violation
 	reports, err := collect(sf, w, jr, nil, func(v evidence.Violation) error {
-		all = append(all, v)
+		if v.Action.IsKill() { // logged calls (SystemCallLog= floods) are not what a post-mortem is about
+			all = append(all, v)
+		}
 		return nil
 	})
 	if err != nil {
@@ -152,14 +158,15 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 			}
 		}
 		vs := by[k]
-		u, loadErr := loadUnitFor(opts.root, k, vs)
+		root := rootFor(roots, k.Host)
+		u, loadErr := loadUnitFor(root, k, vs)
 		t, note := localT, localNote
 		if opts.systemdVersion == "" && u.HaveVer {
 			t = syscalls.Select(u.Version)
 			note = "the manager's " + t.Note()
 		}
 		var known fixes.Known
-		if opts.root == "" && u.Live {
+		if root == "" && u.Live {
 			known = fixes.LibseccompKnows
 		}
 		f := fixes.Build(t, u.Assigns, known)
@@ -174,8 +181,8 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		rep.StartLimitHit = u.Result == "start-limit-hit"
 		if opts.write && res.Fix != nil {
 			p := res.Fix.DropinPath
-			if opts.root != "" {
-				p = filepath.Join(opts.root, p)
+			if root != "" {
+				p = filepath.Join(root, p)
 			}
 			if err := unitfile.WriteDropIn(p, res.Fix.Dropin); err != nil {
 				return failureErr(fmt.Errorf("writing the drop-in of %s: %w", k.Unit, err), "write it by hand, or remove the file if it is yours")
@@ -207,7 +214,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 				continue
 			}
 		}
-		u, err := loadUnitFor(opts.root, diagnose.UnitKey{Unit: r.Unit, User: r.User}, nil)
+		u, err := loadUnitFor(roots[""], diagnose.UnitKey{Unit: r.Unit, User: r.User}, nil)
 		if err != nil {
 			continue
 		}
@@ -339,7 +346,7 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 		for _, h := range pm.Hosts {
 			host := h.Host
 			if host == "" {
-				host = "(this host)"
+				host = "-"
 			}
 			for _, u := range h.Units {
 				var calls, groups []string
@@ -413,4 +420,35 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 func lastLine(s string) string {
 	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return ls[len(ls)-1]
+}
+
+// parseRoots reads --root values: "DIR" for every host, "HOST=DIR" for one host's kills (its audit node=).
+func parseRoots(vals []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range vals {
+		host, dir, ok := strings.Cut(v, "=")
+		if !ok {
+			host, dir = "", v
+		}
+		if dir == "" {
+			return nil, usageErr(fmt.Errorf("--root %q: no directory", v), "--root DIR, or --root HOST=DIR")
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, usageErr(fmt.Errorf("--root %q: not a directory", v), "")
+		}
+		if _, dup := out[host]; dup {
+			return nil, usageErr(fmt.Errorf("--root: %q given twice", host), "")
+		}
+		out[host] = dir
+	}
+	return out, nil
+}
+
+// rootFor is the tree a host's units are read from: its own --root HOST=DIR, else the one for every host
+// ("" = ask the running manager).
+func rootFor(roots map[string]string, host string) string {
+	if d, ok := roots[host]; ok && host != "" {
+		return d
+	}
+	return roots[""]
 }
