@@ -126,6 +126,9 @@ type watcher struct {
 	lostU   int
 	host    syscalls.Arch
 	srcErr  error // why the followed source ended before ctx did (set before recs is closed)
+
+	diag     chan diagJob // first violations of their kind, for the diagnosing worker
+	diagDone chan struct{}
 }
 
 // lateCoredumps bounds the kills waiting for their coredump entry to name the unit: one worker, not a
@@ -156,6 +159,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	}
 	w := &watcher{opts: opts, table: t, out: stdout, errw: stderr, seen: map[foldKey]int{}, filters: map[string]cachedFilter{},
 		host: syscalls.HostArch()}
+	w.startDiagnosis()
 
 	if opts.since != "" {
 		win, err := parseWindow(opts.since, "", time.Now())
@@ -174,6 +178,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	recs := make(chan sourced, 4096)
 	name, err := w.startSource(ctx, recs)
 	if err != nil {
+		w.drain()
 		return err
 	}
 	w.emit(watchEvent{Type: "source", Source: name}, "sysdiag: watching "+name+" (Ctrl-C to stop)", true)
@@ -203,7 +208,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 		select {
 		case s, ok := <-recs:
 			if !ok {
-				w.summary()
+				w.finish()
 				if ctx.Err() == nil {
 					err := w.srcErr
 					if err == nil {
@@ -224,7 +229,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 		case s := <-late:
 			w.handle(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0], s.unit, true)
 		case <-ctx.Done():
-			w.summary()
+			w.finish()
 			return nil
 		}
 	}
@@ -485,14 +490,64 @@ func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 	if n > 1 {
 		return // folded: counted, shown in the summary
 	}
-	wv := diagnose.Finding{Violation: diagnose.ViolationOf(v, w.table)}
-	ev := watchEvent{Type: "violation", Finding: &wv, Count: 1}
+	var delay int64
 	if live {
-		ev.DelayMS = time.Since(v.Time).Milliseconds()
+		delay = time.Since(v.Time).Milliseconds()
 	}
+	// Diagnosing reads the unit (D-Bus, files) and builds BPF: one worker does it, off the record loop, so
+	// a slow manager never stalls the reading of records (the kernel drops what is not read).
+	j := diagJob{v, unit, delay}
+	if !live {
+		w.explain(j, true) // a replay: in order, before following starts
+		return
+	}
+	select {
+	case w.diag <- j:
+	default:
+		w.explain(j, false) // the worker is behind: the event without the diagnosis
+	}
+}
+
+type diagJob struct {
+	v     evidence.Violation
+	unit  string
+	delay int64
+}
+
+// startDiagnosis runs the worker that diagnoses and prints first violations; finish waits for it.
+func (w *watcher) startDiagnosis() {
+	w.diag = make(chan diagJob, 1024)
+	w.diagDone = make(chan struct{})
+	go func() {
+		defer close(w.diagDone)
+		for j := range w.diag {
+			w.explain(j, true)
+		}
+	}()
+}
+
+// finish lets the worker print what it holds, then prints the summary.
+func (w *watcher) finish() {
+	w.drain()
+	w.summary()
+}
+
+// drain lets the worker print what it holds and stop.
+func (w *watcher) drain() {
+	close(w.diag)
+	<-w.diagDone
+}
+
+// explain prints one first violation of its kind: with the unit's line and the verified fix when diag.
+func (w *watcher) explain(j diagJob, diag bool) {
+	v, unit := j.v, j.unit
+	wv := diagnose.Finding{Violation: diagnose.ViolationOf(v, w.table)}
+	ev := watchEvent{Type: "violation", Finding: &wv, Count: 1, DelayMS: j.delay}
 	line := fmt.Sprintf("%s  %s  %s (%s %d)  %s  %s", v.Time.Local().Format("15:04:05.000"), clean(unit), v.Name, v.Arch, v.Syscall,
 		firstOr(wv.Groups, "-"), v.Action)
-	if f, ui := w.filterFor(v); f != nil && v.Known() {
+	if !diag {
+		line += "  — not diagnosed: too many new violations at once"
+	} else if f, ui := w.filterFor(v); f != nil && v.Known() {
 		// The same answer why gives: the line, and the smallest fix verified against BPF.
 		res := diagnose.Diagnose(ui, f, f.Table, "", &diagnose.Evidence{Violations: []evidence.Violation{v}, Host: w.host})
 		if len(res.Violations) == 1 {

@@ -7,6 +7,7 @@ package diagnose
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -188,6 +189,11 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 	home := u.Home
 	if home == "" {
 		home, _ = os.UserHomeDir()
+	}
+	if home == "" { // $HOME unset: the passwd entry, never a path relative to the working directory
+		if me, err := user.Current(); err == nil {
+			home = me.HomeDir
+		}
 	}
 	dropin := filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName)
 	// An earlier drop-in of sysdiag's is replaced by the new one: carry what it allowed.

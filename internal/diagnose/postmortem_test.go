@@ -68,3 +68,16 @@ func TestHostArch(t *testing.T) {
 		t.Errorf("HostArch = %v: the compat=0 record's arch is the recording host's", a)
 	}
 }
+
+// A --user fix with $HOME unset still names an absolute path (the passwd entry's home).
+func TestDropinPathWithoutHome(t *testing.T) {
+	t.Setenv("HOME", "")
+	v, _ := syscalls.ParseVersion("252")
+	tb := syscalls.Select(v)
+	f := fixes.Build(tb, []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@chown", File: "/etc/systemd/user/u.service", Line: 3}}, nil)
+	vs := []evidence.Violation{{Unit: "u.service", UserUnit: true, Name: "fchown", Syscall: 93, Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess}}
+	res := Diagnose(&Unit{Name: "u.service", User: true}, f, tb, "", &Evidence{Violations: vs})
+	if res.Fix == nil || !strings.HasPrefix(res.Fix.DropinPath, "/") {
+		t.Fatalf("%+v", res.Fix)
+	}
+}

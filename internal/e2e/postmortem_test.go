@@ -63,9 +63,9 @@ func postmortem(t *testing.T, args ...string) (postmortemJSON, int) {
 	return pm, code
 }
 
-// A deploy on the bed: six units started at once after T0 — allow list, deny list, a child killed while
+// A deploy on the bed: seven units started at once after T0 — allow list, deny list, a child killed while
 // its unit succeeds, a restart loop, a unit that fails quietly under SystemCallErrorNumber=EPERM, a
-// healthy one — and one unit killed before T0. postmortem --since T0 lists exactly the killed ones, folds
+// healthy one, a --user unit — and one unit killed before T0. postmortem --since T0 lists exactly the killed ones, folds
 // the loop, keeps the early one out and the quiet one under silent, exits 4, and --write fixes them all.
 func TestPostmortemDeploy(t *testing.T) {
 	need(t)
@@ -94,7 +94,15 @@ func TestPostmortemDeploy(t *testing.T) {
 		writeUnit(t, n, body, false)
 		names = append(names, n)
 	}
+	// And a --user unit of root's manager.
+	if _, err := bed.Systemctl("start", "user@0.service"); err != nil {
+		t.Fatal(err)
+	}
+	defer bed.Systemctl("stop", "user@0.service")
+	userUnit := pre + "user.service"
+	writeUnit(t, userUnit, svc("ExecStart="+probe+" fchown\nSystemCallFilter=~@chown\n"), true)
 	t0 := time.Now()
+	bed.UserSystemctl("start", "--no-block", userUnit)
 	bed.Systemctl(append([]string{"start", "--no-block"}, names...)...)
 	for _, n := range names {
 		if _, err := bed.WaitDone(n, false, 20*time.Second); err != nil {
@@ -123,6 +131,7 @@ func TestPostmortemDeploy(t *testing.T) {
 		waitJournal(t, t0, "MESSAGE_ID="+journal.MessageCoredump, "COREDUMP_UNIT="+pre+n+".service")
 	}
 	waitJournal(t, t0, "MESSAGE_ID="+journal.MessageUnitFailed, "UNIT="+pre+"quiet.service")
+	waitCore(t, t0, userUnit, true)
 
 	pm, code := postmortem(t, "--since", epoch(t0), "--unit", pre+"*")
 	if code != 4 {
@@ -132,6 +141,9 @@ func TestPostmortemDeploy(t *testing.T) {
 	calls := map[string]string{}
 	for _, h := range pm.Hosts {
 		for _, u := range h.Units {
+			if u.User != (u.Unit == userUnit) {
+				t.Errorf("%s: user %v", u.Unit, u.User)
+			}
 			got[u.Unit] = u.Kills
 			var cs []string
 			for _, c := range u.Calls {
@@ -143,7 +155,8 @@ func TestPostmortemDeploy(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]string{pre + "allow.service": "ptrace", pre + "deny.service": "fchown", pre + "child.service": "fchown", pre + "loop.service": "swapon"}
+	want := map[string]string{pre + "allow.service": "ptrace", pre + "deny.service": "fchown", pre + "child.service": "fchown", pre + "loop.service": "swapon",
+		userUnit: "fchown"}
 	for u, c := range want {
 		if calls[u] != c {
 			t.Errorf("%s: calls %q, want %q", u, calls[u], c)
@@ -171,7 +184,14 @@ func TestPostmortemDeploy(t *testing.T) {
 		}
 	}
 	reload(t, false)
+	reload(t, true)
 	for u := range want {
+		if u == userUnit {
+			if res := run(t, u, true); res != "success" {
+				t.Errorf("%s after the drop-in: Result=%s", u, res)
+			}
+			continue
+		}
 		since := time.Now()
 		if res := run(t, u, false); res != "success" {
 			t.Errorf("%s after the drop-in: Result=%s", u, res)

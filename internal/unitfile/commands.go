@@ -1,12 +1,9 @@
 package unitfile
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"strings"
-
-	"github.com/coreos/go-systemd/v22/unit"
 )
 
 // Command is one Exec*= command line of a unit, as systemd splits it (systemd.service(5), "COMMAND
@@ -39,7 +36,7 @@ func Commands(fsys fs.FS, files []string) ([]Command, error) {
 		if len(content) > MaxFile {
 			return nil, fmt.Errorf("%s: larger than %d bytes", f, MaxFile)
 		}
-		opts, err := unit.DeserializeOptions(bytes.NewReader(content))
+		opts, err := deserialize(content)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}

@@ -34,7 +34,7 @@ func Parse(path string, content []byte) ([]fixes.Assignment, error) {
 	if len(content) > MaxFile {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFile)
 	}
-	opts, err := unit.DeserializeOptions(bytes.NewReader(content))
+	opts, err := deserialize(content)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -290,4 +290,54 @@ func HomeOf(passwd []byte, uid int) string {
 		}
 	}
 	return ""
+}
+
+// deserialize reads a unit file's options with go-systemd's parser. That parser refuses any line over
+// 2048 bytes (its SYSTEMD_LINE_MAX), while systemd reads lines up to LONG_LINE_MAX (1 MiB): a long
+// SystemCallFilter= line is common in generated units. For such a file, the same grammar is read here —
+// sections, "Key=Value", "#"/";" comments, a trailing backslash continuing the value.
+func deserialize(content []byte) ([]*unit.UnitOption, error) {
+	opts, err := unit.DeserializeOptions(bytes.NewReader(content))
+	if !errors.Is(err, unit.ErrLineTooLong) {
+		return opts, err
+	}
+	var out []*unit.UnitOption
+	section := ""
+	var cur *unit.UnitOption
+	for _, raw := range strings.Split(string(content), "\n") {
+		line := strings.TrimRight(raw, "\r")
+		if cur != nil { // a continuation of the previous value
+			t := strings.TrimSpace(line)
+			if strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";") {
+				continue
+			}
+			more := strings.HasSuffix(t, "\\")
+			cur.Value = strings.TrimSpace(cur.Value) + " " + strings.TrimSpace(strings.TrimSuffix(t, "\\"))
+			if !more {
+				cur = nil
+			}
+			continue
+		}
+		t := strings.TrimSpace(line)
+		switch {
+		case t == "" || t[0] == '#' || t[0] == ';':
+		case t[0] == '[':
+			if !strings.HasSuffix(t, "]") {
+				return nil, fmt.Errorf("bad section header %q", t)
+			}
+			section = t[1 : len(t)-1]
+		default:
+			k, v, ok := strings.Cut(t, "=")
+			if !ok || section == "" {
+				return nil, fmt.Errorf("not an assignment: %.40q", t)
+			}
+			o := &unit.UnitOption{Section: section, Name: strings.TrimSpace(k), Value: strings.TrimSpace(v)}
+			if strings.HasSuffix(o.Value, "\\") {
+				o.Value = strings.TrimSpace(strings.TrimSuffix(o.Value, "\\"))
+				cur = o
+			}
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }

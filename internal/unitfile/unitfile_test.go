@@ -196,3 +196,21 @@ func TestFindTemplatesPrefixesMasked(t *testing.T) {
 		t.Errorf("masked: %v", err)
 	}
 }
+
+// systemd reads lines up to 1 MiB; go-systemd's parser stops at 2048 bytes. A generated allow list of
+// every name is longer than that.
+func TestParseLongLine(t *testing.T) {
+	long := "SystemCallFilter=" + strings.Repeat("fchown ", 600)
+	src := "[Unit]\nDescription=x\n[Service]\n# comment\nExecStart=/bin/true\n" + long + "\nSystemCallFilter=~@mount \\\n  @swap\n"
+	as, err := Parse("/etc/systemd/system/long.service", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 || as[0].Line != 6 || len(as[0].Value) < 4000 || as[1].Value != "~@mount @swap" || as[1].Line != 7 {
+		t.Errorf("%d assignments: %+v", len(as), as[1])
+	}
+	cs, err := Commands(fstest.MapFS{"u.service": {Data: []byte(src)}}, []string{"/u.service"})
+	if err != nil || len(cs) != 1 || cs[0].Path != "/bin/true" {
+		t.Errorf("%+v %v", cs, err)
+	}
+}
