@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
@@ -199,64 +198,18 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 		}
 	}
 
-	// Which invocations to look at: those with a SIGSYS coredump or a process dead of SIGSYS, and the
-	// latest one (a child killed without a coredump leaves no other trace in the manager's entries).
-	had := map[string]bool{}
-	for _, c := range cores {
-		if id := diagnose.InvocationOf(c, invs); id != "" {
-			had[id] = true
-		}
-	}
-	for _, inv := range invs {
-		for _, e := range inv.Exits {
-			if e.Killed() {
-				had[inv.ID] = true
-			}
-		}
-	}
-	var cand []journal.Invocation
-	for i, inv := range invs {
-		if had[inv.ID] || i == len(invs)-1 {
-			cand = append(cand, inv)
-		}
-	}
-	if since.IsZero() && len(cand) > 2 {
-		cand = cand[len(cand)-2:] // the latest with a kill, and the latest
-	}
-	var w audit.Window
-	switch {
-	case len(cand) > 0:
-		last := cand[len(cand)-1]
-		w = audit.Window{Since: cand[0].Start.Add(-2 * time.Second), Until: last.End.Add(3 * time.Second)}
-		if last.Result == "" {
-			w.Until = time.Time{} // still running: a child may be killed any time
-		}
-	case len(cores) > 0: // the unit's own entries are gone (rotated): the newest coredump alone
-		c := cores[len(cores)-1]
-		w = audit.Window{Since: c.Time.Add(-2 * time.Second), Until: c.EntryTime.Add(3 * time.Second)}
-	case !useJournal && !since.IsZero():
-		w = audit.Window{Since: since}
-	default:
+	// Which invocations, and the window of evidence around them (pure).
+	plan, ok := diagnose.PlanUnit(invs, cores, since, useJournal)
+	if !ok {
 		return ev, nil
 	}
+	w := plan.Window
 
 	// What ties a kill to the unit without a coredump: the unit's runs, its processes' own entries, and
 	// every unit's SIGSYS exits in the window (to tell two units' kills of the same second apart).
 	facts := evidence.Facts{ForeignPIDs: sf.localJournal() && !initialPIDNamespace()}
 	programs := programsOf(u.Name, u.User)
-	for i, inv := range cand {
-		r := evidence.Run{Unit: u.Name, User: u.User, Invocation: inv.ID, Start: inv.Start, End: inv.End, Programs: programs,
-			Running: inv.Result == "" && i == len(cand)-1}
-		if u.Invocation == inv.ID {
-			r.MainPID = int(u.MainPID)
-		}
-		for _, e := range inv.Exits {
-			if e.Killed() {
-				r.Exits = append(r.Exits, e.Time)
-			}
-		}
-		facts.Runs = append(facts.Runs, r)
-	}
+	facts.Runs = plan.Runs(u, programs)
 	if jr != nil {
 		procField := "_SYSTEMD_UNIT="
 		if u.User {
@@ -301,97 +254,7 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 	ev.Reports = reports
 	evidence.Attribute(all, facts)
 
-	ids := map[string]bool{}
-	for _, inv := range cand {
-		ids[inv.ID] = true
-	}
-	inRun := func(v evidence.Violation) string {
-		if id := v.How.Invocation; id != "" {
-			return id
-		}
-		for i := len(cand) - 1; i >= 0; i-- {
-			if !v.Time.Before(cand[i].Start.Add(-2*time.Second)) && (i == len(cand)-1 && w.Until.IsZero() || !v.Time.After(cand[i].End.Add(3*time.Second))) {
-				return cand[i].ID
-			}
-		}
-		return ""
-	}
-	during := func(v evidence.Violation) bool { // strictly inside one of the invocations
-		for i, inv := range cand {
-			if !v.Time.Before(inv.Start.Add(-100*time.Millisecond)) && (i == len(cand)-1 && w.Until.IsZero() || !v.Time.After(inv.End)) {
-				return true
-			}
-		}
-		return false
-	}
-	var mine []evidence.Violation
-	var lost []evidence.Violation
-	for _, v := range all {
-		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
-			continue
-		}
-		switch {
-		case v.Unit == u.Name && v.UserUnit == u.User:
-			if id := inRun(v); id == "" || len(ids) == 0 || ids[id] {
-				mine = append(mine, v)
-			}
-		case v.Unit == "" && v.Action.IsKill() && during(v):
-			lost = append(lost, v) // another unit's, or this one's: nothing says which
-		}
-	}
-	// Untied kills are worth a note when they may explain this unit's failure: when nothing else does,
-	// or when they ran one of its programs.
-	if len(mine) > 0 {
-		keep := lost[:0]
-		for _, v := range lost {
-			for _, p := range programs {
-				if v.Exe == p {
-					keep = append(keep, v)
-					break
-				}
-			}
-		}
-		lost = keep
-	}
-	// Without --since: the latest invocation that has violations (else the latest with a kill).
-	chosen := cand
-	if since.IsZero() && len(cand) > 0 {
-		pick := ""
-		for _, v := range mine {
-			pick = inRun(v)
-		}
-		if pick == "" {
-			for i := len(cand) - 1; i >= 0 && pick == ""; i-- {
-				if had[cand[i].ID] {
-					pick = cand[i].ID
-				}
-			}
-		}
-		if pick == "" && len(lost) > 0 {
-			pick = cand[len(cand)-1].ID // nothing of its own: the latest run, for the untied kills in it
-		}
-		chosen = nil
-		for _, inv := range cand {
-			if inv.ID == pick {
-				chosen = append(chosen, inv)
-			}
-		}
-		keep := mine[:0]
-		for _, v := range mine {
-			if id := inRun(v); id == "" || id == pick {
-				keep = append(keep, v)
-			}
-		}
-		mine = keep
-		keepLost := lost[:0]
-		for _, v := range lost {
-			if inRun(v) == pick {
-				keepLost = append(keepLost, v)
-			}
-		}
-		lost = keepLost
-	}
-	ev.Invocations, ev.Violations, ev.Unattributed = chosen, mine, lost
+	ev.Invocations, ev.Violations, ev.Unattributed = plan.Select(u, all, programs)
 	return ev, nil
 }
 
