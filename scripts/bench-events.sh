@@ -10,13 +10,7 @@ SIZE=${SIZE:-1GiB}
 go build -o bin/sysdiag ./cmd/sysdiag
 [ -f "$LOG" ] || go run ./internal/auditgen/mkauditlog -size "$SIZE" -o "$LOG"
 cat "$LOG" > /dev/null
-t() { # label cmd...: wall seconds and max RSS of cmd (GNU time), output counted so nothing short-circuits
-  local label=$1; shift
-  local tmp; tmp=$(mktemp)
-  /usr/bin/time -o "$tmp" -f "%e %M" "$@" > "$tmp.out" 2>/dev/null || true
-  printf '%-52s %6ss  %8s KiB max RSS  %6s lines\n' "$label" $(tail -1 "$tmp") "$(wc -l < "$tmp.out")"
-  rm -f "$tmp" "$tmp.out"
-}
+. scripts/bench-lib.sh
 echo "input: $LOG ($(du -h "$LOG" | cut -f1)), $(nproc) cores"
 for i in 1 2 3; do
   t "cat" cat "$LOG"

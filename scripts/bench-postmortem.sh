@@ -12,13 +12,7 @@ go build -o bin/sysdiag ./cmd/sysdiag
 [ -f "$LOG" ] || go run ./internal/auditgen/mkauditlog -size "$SIZE" -o "$LOG"
 cat "$LOG" > /dev/null
 empty=$(mktemp -d); trap 'rm -rf "$empty"' EXIT
-t() {
-  local label=$1; shift
-  local tmp; tmp=$(mktemp)
-  /usr/bin/time -o "$tmp" -f "%e %M" "$@" > "$tmp.out" 2>/dev/null || true
-  printf '%-60s %6ss  %8s KiB max RSS  %8s bytes out\n' "$label" $(tail -1 "$tmp") "$(wc -c < "$tmp.out")"
-  rm -f "$tmp" "$tmp.out"
-}
+. scripts/bench-lib.sh
 echo "input: $LOG ($(du -h "$LOG" | cut -f1)), $(nproc) cores"
 for i in 1 2 3; do
   t "sysdiag events --audit-log --json" bin/sysdiag events --audit-log "$LOG" --systemd-version 252.39 --json --since @0
