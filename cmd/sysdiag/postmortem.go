@@ -172,7 +172,17 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		f := fixes.Build(t, u.Assigns, known)
 		res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Invocations: diagnose.InvocationsOf(vs), Violations: vs, Host: diagnose.HostArch(vs)})
 		if loadErr != nil {
-			res.Notes = append(res.Notes, "the unit's files could not be read ("+loadErr.Error()+"): no line and no verified fix; allowing the calls by name is SystemCallFilter="+strings.Join(callNames(vs), " "))
+			res.Notes = append(res.Notes, "the unit's files could not be read ("+loadErr.Error()+"): no line, and the fix is computed from the calls alone, not verified")
+			home := u.Home
+			if home == "" {
+				home = "/root"
+				if uid, ok := managerUID(firstManager(vs)); ok {
+					if h := homeOf(rootOrSlash(root), uid); h != "" {
+						home = h
+					}
+				}
+			}
+			res.Fix = diagnose.FixByName(u, vs, home)
 		}
 		rep := diagnose.Fold(res, vs)
 		if u.Live && u.NRestarts != nil {
@@ -304,16 +314,20 @@ func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, ru
 	return procs, runs
 }
 
-func callNames(vs []evidence.Violation) []string {
-	seen := map[string]bool{}
-	var out []string
+func firstManager(vs []evidence.Violation) string {
 	for _, v := range vs {
-		if v.Name != "" && !seen[v.Name] {
-			seen[v.Name] = true
-			out = append(out, v.Name)
+		if v.Manager != "" {
+			return v.Manager
 		}
 	}
-	return out
+	return ""
+}
+
+func rootOrSlash(root string) string {
+	if root == "" {
+		return "/"
+	}
+	return root
 }
 
 // bootTime is when this machine booted (/proc/stat btime), for the default window; now when unknown.

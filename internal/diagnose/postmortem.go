@@ -1,12 +1,14 @@
 package diagnose
 
 import (
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -188,4 +190,32 @@ func HostArch(vs []evidence.Violation) syscalls.Arch {
 		}
 	}
 	return syscalls.HostArch()
+}
+
+// FixByName is the fix for a unit whose files could not be read: the blocked calls allowed by name
+// (a non-inverted SystemCallFilter= line relaxes both an allow and a deny list), marked unverified —
+// without the unit's lines there is no before to check.
+func FixByName(u *Unit, vs []evidence.Violation, home string) *Fix {
+	seen := map[string]bool{}
+	var names []string
+	for _, v := range vs {
+		if v.Name != "" && !seen[v.Name] {
+			seen[v.Name] = true
+			names = append(names, v.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	line := strings.Join(names, " ")
+	sc := "systemctl" + UserFlag(u.User)
+	return &Fix{
+		Alt: Alt{Label: "by name", Allow: names, Architectures: []string{}, NewlyAllowed: []string{}, Exposure: Exposure{Rows: []fixes.RowChange{}},
+			Dropin: "# written by sysdiag: let the calls the filter blocked through\n[Service]\nSystemCallFilter=" + line + "\n",
+			Note:   "the unit's files were not available: computed from the calls alone"},
+		DropinPath:   filepath.Join(unitfile.DropInDir(u.Name, u.User, home), unitfile.DropInName),
+		Verification: []string{"not verified: the unit's files were not available, so its filter before the fix is unknown"},
+		Alternatives: []Alt{},
+		Commands:     []string{sc + " daemon-reload", sc + " restart " + u.Name},
+	}
 }
