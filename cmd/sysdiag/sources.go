@@ -213,7 +213,7 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 	// Every source at once; their records merged by time into the Merger.
 	// Coredumps were read with slack around the window: only violations in it go on (a coredump's own
 	// time is truncated to the second).
-	m := evidence.NewMerger(diagnose.UniqueCores(cores), info, func(v evidence.Violation) error {
+	m := evidence.NewMerger(evidence.UniqueCores(cores), info, func(v evidence.Violation) error {
 		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
 			return nil
 		}

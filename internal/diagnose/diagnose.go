@@ -108,20 +108,6 @@ type Evidence struct {
 	Host         syscalls.Arch // the recording host's native ABI ("native" in SystemCallArchitectures=); 0: this machine
 }
 
-// UniqueCores drops the second copy of a coredump entry (read both by the unit query and the window query).
-func UniqueCores(cs []journal.Coredump) []journal.Coredump {
-	seen := map[string]bool{}
-	var out []journal.Coredump
-	for _, c := range cs {
-		k := fmt.Sprintf("%s/%d/%d", c.BootID, c.PID, c.EntryTime.UnixMicro())
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // InvocationOf finds the invocation a coredump belongs to: by INVOCATION_ID in its environment, else by time.
 func InvocationOf(c journal.Coredump, invs []journal.Invocation) string {
 	if c.Invocation != "" {

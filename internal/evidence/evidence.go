@@ -302,3 +302,17 @@ func (f Filter) Match(v Violation) bool {
 	}
 	return w.Contains(v.Time)
 }
+
+// UniqueCores drops the second copy of a coredump entry (read both by the unit query and the window query).
+func UniqueCores(cs []journal.Coredump) []journal.Coredump {
+	seen := map[string]bool{}
+	var out []journal.Coredump
+	for _, c := range cs {
+		k := fmt.Sprintf("%s/%d/%d", c.BootID, c.PID, c.EntryTime.UnixMicro())
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
