@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -53,4 +54,33 @@ func systemdTable(flag string) (t syscalls.Table, note string, err error) {
 func initialPIDNamespace() bool {
 	l, err := os.Readlink("/proc/self/ns/pid")
 	return err != nil || l == "pid:[4026531836]"
+}
+
+// rootSystemdVersion reads the systemd version of a copied tree: its dpkg status (Debian, Ubuntu: the
+// exact package version), else the major version in the name of its libsystemd-shared-NNN.so.
+func rootSystemdVersion(root string) (syscalls.Version, string, bool) {
+	if raw, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status")); err == nil {
+		for _, stanza := range strings.Split(string(raw), "\n\n") {
+			if !strings.HasPrefix(stanza, "Package: systemd\n") {
+				continue
+			}
+			for _, l := range strings.Split(stanza, "\n") {
+				if v, ok := strings.CutPrefix(l, "Version: "); ok {
+					if ver, err := syscalls.ParseVersion(strings.TrimSpace(v)); err == nil {
+						return ver, "var/lib/dpkg/status", true
+					}
+				}
+			}
+		}
+	}
+	for _, dir := range []string{"usr/lib/systemd", "lib/systemd", "usr/lib/x86_64-linux-gnu/systemd", "usr/lib64/systemd"} {
+		matches, _ := filepath.Glob(filepath.Join(root, dir, "libsystemd-shared-*.so"))
+		for _, m := range matches {
+			n := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), "libsystemd-shared-"), ".so")
+			if ver, err := syscalls.ParseVersion(n); err == nil {
+				return ver, filepath.Join(dir, filepath.Base(m)), true
+			}
+		}
+	}
+	return syscalls.Version{}, "", false
 }

@@ -164,6 +164,9 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		if opts.systemdVersion == "" && u.HaveVer {
 			t = syscalls.Select(u.Version)
 			note = "the manager's " + t.Note()
+		} else if v, from, ok := rootSystemdVersion(root); opts.systemdVersion == "" && root != "" && ok {
+			t = syscalls.Select(v)
+			note = "the tree's (" + from + ") " + t.Note()
 		}
 		var known fixes.Known
 		if root == "" && u.Live {

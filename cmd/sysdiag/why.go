@@ -148,6 +148,14 @@ func whyTable(opts *whyOptions, u *diagnose.Unit) (syscalls.Table, string, error
 		t := syscalls.Select(u.Version)
 		return t, "the manager's " + t.Note(), nil
 	}
+	if opts.systemdVersion == "" && opts.root != "" {
+		if v, from, ok := rootSystemdVersion(opts.root); ok {
+			t := syscalls.Select(v)
+			return t, "the tree's (" + from + ") " + t.Note(), nil
+		}
+		t, note, err := systemdTable("")
+		return t, "the tree names no systemd version, so " + note + " — pass --systemd-version with the target's", err
+	}
 	return systemdTable(opts.systemdVersion)
 }
 
@@ -282,6 +290,9 @@ func printWhy(w io.Writer, r *diagnose.Result, tty bool) error {
 		fmt.Fprintf(bw, "; invocation %s", r.Invocations[len(r.Invocations)-1])
 	}
 	fmt.Fprintln(bw)
+	if r.TableNote != "" {
+		fmt.Fprintf(bw, "  groups:  %s\n", clean(r.TableNote))
+	}
 	for _, v := range r.Violations {
 		fmt.Fprintln(bw)
 		if v.Syscall == "" {
