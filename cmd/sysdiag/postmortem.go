@@ -18,7 +18,6 @@ import (
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
-	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 type postmortemOptions struct {
@@ -145,7 +144,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	if !w.Until.IsZero() {
 		pm.Until = w.Until.UTC().Format(time.RFC3339)
 	}
-	localT, localNote, err := systemdTable(opts.systemdVersion)
+	localT, _, err := systemdTable(opts.systemdVersion)
 	if err != nil {
 		return err
 	}
@@ -160,13 +159,9 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		vs := by[k]
 		root := rootFor(roots, k.Host)
 		u, loadErr := loadUnitFor(root, k, vs)
-		t, note := localT, localNote
-		if opts.systemdVersion == "" && u.HaveVer {
-			t = syscalls.Select(u.Version)
-			note = "the manager's " + t.Note()
-		} else if v, from, ok := rootSystemdVersion(root); opts.systemdVersion == "" && root != "" && ok {
-			t = syscalls.Select(v)
-			note = "the tree's (" + from + ") " + t.Note()
+		t, note, err := unitTable(opts.systemdVersion, root, u)
+		if err != nil {
+			return err
 		}
 		var known fixes.Known
 		if root == "" && u.Live {
@@ -231,9 +226,9 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		if err != nil {
 			continue
 		}
-		t := localT
-		if opts.systemdVersion == "" && u.HaveVer {
-			t = syscalls.Select(u.Version)
+		t, _, err := unitTable(opts.systemdVersion, roots[""], u)
+		if err != nil {
+			return err
 		}
 		if s, ok := diagnose.SilentOf(diagnose.UnitKey{Unit: r.Unit, User: r.User}, r.Result, fixes.Build(t, u.Assigns, nil)); ok {
 			pm.Silent = append(pm.Silent, s)

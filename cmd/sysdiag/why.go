@@ -144,19 +144,25 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 
 // whyTable picks the group table: --systemd-version, else the manager's version, else the local systemd.
 func whyTable(opts *whyOptions, u *diagnose.Unit) (syscalls.Table, string, error) {
-	if opts.systemdVersion == "" && u.HaveVer {
+	return unitTable(opts.systemdVersion, opts.root, u)
+}
+
+// unitTable picks a unit's group table: --systemd-version, else the manager's version, else (under
+// --root) the tree's own, else the local systemd; the note says which and why.
+func unitTable(flag, root string, u *diagnose.Unit) (syscalls.Table, string, error) {
+	if flag == "" && u.HaveVer {
 		t := syscalls.Select(u.Version)
 		return t, "the manager's " + t.Note(), nil
 	}
-	if opts.systemdVersion == "" && opts.root != "" {
-		if v, from, ok := rootSystemdVersion(opts.root); ok {
+	if flag == "" && root != "" {
+		if v, from, ok := rootSystemdVersion(root); ok {
 			t := syscalls.Select(v)
 			return t, "the tree's (" + from + ") " + t.Note(), nil
 		}
 		t, note, err := systemdTable("")
 		return t, "the tree names no systemd version, so " + note + " — pass --systemd-version with the target's", err
 	}
-	return systemdTable(opts.systemdVersion)
+	return systemdTable(flag)
 }
 
 // gatherUnit finds the unit's latest invocation with a seccomp kill (or every one since since) and the
