@@ -61,6 +61,12 @@ something was (--fail-on never: 0 after printing). Nothing is written unless --w
 	c.Flags().BoolVar(&opts.write, "write", false, "write each unit's drop-in (as why --write does)")
 	c.Flags().StringVar(&opts.failOn, "fail-on", "killed", "exit 4 when units were killed or failed silently (killed), or always 0 (never)")
 	opts.sources.register(c)
+	_ = c.RegisterFlagCompletionFunc("unit", func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		return completeUnits(false, prefix), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = c.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"killed", "never"}, cobra.ShellCompDirectiveNoFileComp
+	})
 	return c
 }
 
