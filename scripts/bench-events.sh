@@ -5,13 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-LOG=${LOG:-/tmp/sysdiag-bench-audit.log}
-SIZE=${SIZE:-1GiB}
-go build -o bin/sysdiag ./cmd/sysdiag
-[ -f "$LOG" ] || go run ./internal/auditgen/mkauditlog -size "$SIZE" -o "$LOG"
-cat "$LOG" > /dev/null
 . scripts/bench-lib.sh
-echo "input: $LOG ($(du -h "$LOG" | cut -f1)), $(nproc) cores"
+bench_setup
 for i in 1 2 3; do
   t "cat" cat "$LOG"
   t "grep -F type=SECCOMP" grep -F type=SECCOMP "$LOG"

@@ -6,14 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-LOG=${LOG:-/tmp/sysdiag-bench-audit.log}
-SIZE=${SIZE:-1GiB}
-go build -o bin/sysdiag ./cmd/sysdiag
-[ -f "$LOG" ] || go run ./internal/auditgen/mkauditlog -size "$SIZE" -o "$LOG"
-cat "$LOG" > /dev/null
 empty=$(mktemp -d); trap 'rm -rf "$empty"' EXIT
 . scripts/bench-lib.sh
-echo "input: $LOG ($(du -h "$LOG" | cut -f1)), $(nproc) cores"
+bench_setup
 for i in 1 2 3; do
   t "sysdiag events --audit-log --json" bin/sysdiag events --audit-log "$LOG" --systemd-version 252.39 --json --since @0
   t "sysdiag postmortem --audit-log --json" bin/sysdiag postmortem --audit-log "$LOG" --systemd-version 252.39 --json --since @0 --fail-on never --root "$empty"
