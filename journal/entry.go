@@ -317,7 +317,8 @@ func Invocations(entries []Fields) []Invocation {
 // `_SYSTEMD_USER_UNIT`, `_SYSTEMD_INVOCATION_ID`), which no process can forge.
 type Process struct {
 	PID         int
-	Exe         string
+	Exe         string // _EXE: empty when the process was gone before journald read its /proc entry
+	Comm        string // _COMM, from the message's credentials' process (also gone then, but often kept)
 	Unit        string
 	User        bool
 	Invocation  string
@@ -325,7 +326,7 @@ type Process struct {
 }
 
 // ProcessFields are the fields Processes reads: ask the journal for no others.
-var ProcessFields = []string{"_PID", "_EXE", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_INVOCATION_ID", "__REALTIME_TIMESTAMP"}
+var ProcessFields = []string{"_PID", "_EXE", "_COMM", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_INVOCATION_ID", "__REALTIME_TIMESTAMP"}
 
 // Processes folds journal entries into the processes that wrote them, oldest first. Entries without a pid
 // or an invocation are skipped; for a user unit `_SYSTEMD_UNIT` is the user manager and
@@ -347,7 +348,7 @@ func Processes(entries []Fields) []Process {
 		k := key{pid, inv}
 		i, ok := idx[k]
 		if !ok {
-			p := Process{PID: pid, Exe: f["_EXE"], Unit: f["_SYSTEMD_UNIT"], Invocation: inv, First: t, Last: t}
+			p := Process{PID: pid, Exe: f["_EXE"], Comm: f["_COMM"], Unit: f["_SYSTEMD_UNIT"], Invocation: inv, First: t, Last: t}
 			if uu := f["_SYSTEMD_USER_UNIT"]; uu != "" {
 				p.Unit, p.User = uu, true
 			}
@@ -356,6 +357,12 @@ func Processes(entries []Fields) []Process {
 			continue
 		}
 		p := &out[i]
+		if p.Exe == "" {
+			p.Exe = f["_EXE"]
+		}
+		if p.Comm == "" {
+			p.Comm = f["_COMM"]
+		}
 		if t.Before(p.First) {
 			p.First = t
 		}

@@ -89,8 +89,12 @@ func Attribute(vs []Violation, f Facts) {
 			continue
 		}
 		if r, p, ok := byJournal(*v, f); ok {
+			who := exeOr(p.Exe, v.Exe)
+			if p.Exe == "" {
+				who = fmt.Sprintf("%s, named %q in both", who, p.Comm)
+			}
 			tie(v, r, ByJournalPID, fmt.Sprintf("pid %d (%s) wrote to the journal as part of invocation %s at %s",
-				v.PID, exeOr(p.Exe, v.Exe), r.Invocation, p.First.UTC().Format(time.RFC3339)))
+				v.PID, who, r.Invocation, p.First.UTC().Format(time.RFC3339)))
 		}
 	}
 	// 2. A process the manager waited for died of SIGSYS, and its kill record is among the records (the
@@ -218,7 +222,7 @@ func byJournal(v Violation, f Facts) (*Run, journal.Process, bool) {
 		if p.PID != v.PID || p.First.After(v.Time.Add(exitAfter)) {
 			continue // another pid, or a later process that got the number after this one died
 		}
-		if p.Exe == "" || v.Exe == "" || p.Exe != v.Exe {
+		if !sameProgram(p, v) {
 			continue // the pid alone could be another namespace's, or reused
 		}
 		r := runOf(f.Runs, p)
@@ -231,6 +235,17 @@ func byJournal(v Violation, f Facts) (*Run, journal.Process, bool) {
 		found, proc = r, p
 	}
 	return found, proc, found != nil
+}
+
+// sameProgram: the journal's process ran the record's program. journald reads a writer's _EXE from
+// /proc when the message arrives; a process killed right after its last line is often gone by then
+// (measured on 252: a child's stdout line with _PID and _COMM but no _EXE), and its _COMM is then what
+// is left — the kernel's comm, as in the record.
+func sameProgram(p journal.Process, v Violation) bool {
+	if p.Exe != "" && v.Exe != "" {
+		return p.Exe == v.Exe
+	}
+	return p.Exe == "" && p.Comm != "" && p.Comm == v.Comm
 }
 
 func runOf(runs []Run, p journal.Process) *Run {

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,24 @@ func TestAttributeMainExitNotBeforeTheRun(t *testing.T) {
 	Attribute(vs, Facts{Runs: runs})
 	if vs[0].Unit != "" || vs[1].Unit != "a.service" {
 		t.Errorf("%+v / %+v", vs[0].How, vs[1].How)
+	}
+}
+
+// A child killed right after its last stdout line: journald (252, measured in the guest) read its
+// credentials' pid and comm but found /proc/PID/exe gone, so the entry has _PID and _COMM, no _EXE.
+func TestAttributeJournalPIDWithoutExe(t *testing.T) {
+	runs := []Run{{Unit: "g-child.service", Invocation: "fb7e8755", Start: at(0), End: at(10)}}
+	procs := journal.Processes([]journal.Fields{{
+		"_PID": "375", "_COMM": "probe", "_SYSTEMD_UNIT": "g-child.service", "_SYSTEMD_INVOCATION_ID": "fb7e8755",
+		"__REALTIME_TIMESTAMP": fmt.Sprint(at(2).UnixMicro()), "MESSAGE": "probe[375]: calling fchown", "_TRANSPORT": "stdout",
+	}})
+	vs := []Violation{kill(375, "/opt/sysdiag/probe", 2.01), kill(375, "/usr/bin/chown", 2.02)}
+	vs[0].Comm, vs[1].Comm = "probe", "chown"
+	Attribute(vs, Facts{Runs: runs, Processes: procs})
+	if vs[0].Unit != "g-child.service" || vs[0].How.Method != ByJournalPID || !strings.Contains(vs[0].How.Detail, `named "probe" in both`) {
+		t.Errorf("pid and comm: %+v", vs[0].How)
+	}
+	if vs[1].Unit != "" {
+		t.Errorf("the pid with another comm must not be tied: %+v", vs[1])
 	}
 }
