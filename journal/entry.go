@@ -56,6 +56,30 @@ type Coredump struct {
 	Thread     int     // the thread the stack trace is of
 	Frames     []Frame // of the crashing thread
 	Arch       string  // "ELF object binary architecture: AMD x86-64"
+	Host       Host    // the host whose journal holds the entry
+}
+
+// Host is the host whose journald wrote an entry: its trusted _HOSTNAME and _MACHINE_ID. In a journal of
+// several hosts (systemd-journal-remote's, or copies merged) it tells their entries apart; hostnames may
+// repeat (containers, cloned images), machine ids should not.
+type Host struct {
+	Hostname  string `json:"hostname,omitempty"`
+	MachineID string `json:"machine_id,omitempty"`
+}
+
+// HostOf reads an entry's host fields.
+func HostOf(f Fields) Host { return Host{Hostname: f["_HOSTNAME"], MachineID: f["_MACHINE_ID"]} }
+
+// HostFields are the fields HostOf reads.
+var HostFields = []string{"_HOSTNAME", "_MACHINE_ID"}
+
+// Compatible reports whether two pieces of evidence may come from one host: equal machine ids, or equal
+// hostnames where a machine id is missing on either side, or a side that knows neither.
+func (h Host) Compatible(o Host) bool {
+	if h.MachineID != "" && o.MachineID != "" {
+		return h.MachineID == o.MachineID
+	}
+	return h.Hostname == "" || o.Hostname == "" || h.Hostname == o.Hostname
 }
 
 // ErrNotEntry is returned for an entry of another kind.
@@ -87,7 +111,7 @@ func ParseCoredump(f Fields) (Coredump, error) {
 	}
 	c.Unit, c.UserUnit, c.Slice, c.Cgroup = f["COREDUMP_UNIT"], f["COREDUMP_USER_UNIT"], f["COREDUMP_SLICE"], f["COREDUMP_CGROUP"]
 	c.Exe, c.Comm, c.Cmdline, c.Filename = f["COREDUMP_EXE"], f["COREDUMP_COMM"], f["COREDUMP_CMDLINE"], f["COREDUMP_FILENAME"]
-	c.BootID = f["_BOOT_ID"]
+	c.BootID, c.Host = f["_BOOT_ID"], HostOf(f)
 	if env := f["COREDUMP_ENVIRON"]; len(env) <= maxField {
 		for _, kv := range strings.Split(env, "\n") {
 			if id, ok := strings.CutPrefix(kv, "INVOCATION_ID="); ok {
@@ -174,6 +198,7 @@ type UnitExit struct {
 	ExitStatus   int    // exit status, or the signal number for killed/dumped
 	Command      string // "ExecStart", "ExecStartPre", …
 	Message      string
+	Host         Host
 }
 
 // Killed reports whether the process died of SIGSYS (with or without a core).
@@ -187,7 +212,7 @@ func ParseUnitExit(f Fields) (UnitExit, error) {
 		return UnitExit{}, ErrNotEntry
 	}
 	e := UnitExit{Time: usecField(f, "__REALTIME_TIMESTAMP"), UserUID: -1, InvocationID: invocation(f),
-		ExitCode: f["EXIT_CODE"], Command: f["COMMAND"], Message: f["MESSAGE"]}
+		ExitCode: f["EXIT_CODE"], Command: f["COMMAND"], Message: f["MESSAGE"], Host: HostOf(f)}
 	e.Unit, e.User = unitOf(f)
 	if e.Unit == "" {
 		return UnitExit{}, fmt.Errorf("exit entry without UNIT or USER_UNIT")
@@ -218,6 +243,7 @@ type UnitResult struct {
 	User         bool
 	InvocationID string
 	Result       string // "core-dump", "signal", "exit-code", …
+	Host         Host
 }
 
 // ParseUnitResult decodes a "Failed with result" entry.
@@ -225,7 +251,7 @@ func ParseUnitResult(f Fields) (UnitResult, error) {
 	if f["MESSAGE_ID"] != MessageUnitFailed {
 		return UnitResult{}, ErrNotEntry
 	}
-	r := UnitResult{Time: usecField(f, "__REALTIME_TIMESTAMP"), InvocationID: invocation(f), Result: f["UNIT_RESULT"]}
+	r := UnitResult{Time: usecField(f, "__REALTIME_TIMESTAMP"), InvocationID: invocation(f), Result: f["UNIT_RESULT"], Host: HostOf(f)}
 	r.Unit, r.User = unitOf(f)
 	if r.Unit == "" {
 		return UnitResult{}, fmt.Errorf("result entry without UNIT or USER_UNIT")
@@ -323,18 +349,20 @@ type Process struct {
 	User        bool
 	Invocation  string
 	First, Last time.Time // its first and last entry
+	Host        Host
 }
 
 // ProcessFields are the fields Processes reads: ask the journal for no others.
-var ProcessFields = []string{"_PID", "_EXE", "_COMM", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_INVOCATION_ID", "__REALTIME_TIMESTAMP"}
+var ProcessFields = []string{"_PID", "_EXE", "_COMM", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_INVOCATION_ID", "__REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID"}
 
 // Processes folds journal entries into the processes that wrote them, oldest first. Entries without a pid
 // or an invocation are skipped; for a user unit `_SYSTEMD_UNIT` is the user manager and
 // `_SYSTEMD_USER_UNIT` the unit.
 func Processes(entries []Fields) []Process {
 	type key struct {
-		pid int
-		inv string
+		pid     int
+		inv     string
+		machine string
 	}
 	idx := map[key]int{}
 	var out []Process
@@ -345,10 +373,10 @@ func Processes(entries []Fields) []Process {
 			continue
 		}
 		t := usecField(f, "__REALTIME_TIMESTAMP")
-		k := key{pid, inv}
+		k := key{pid, inv, f["_MACHINE_ID"]}
 		i, ok := idx[k]
 		if !ok {
-			p := Process{PID: pid, Exe: f["_EXE"], Comm: f["_COMM"], Unit: f["_SYSTEMD_UNIT"], Invocation: inv, First: t, Last: t}
+			p := Process{PID: pid, Exe: f["_EXE"], Comm: f["_COMM"], Unit: f["_SYSTEMD_UNIT"], Invocation: inv, First: t, Last: t, Host: HostOf(f)}
 			if uu := f["_SYSTEMD_USER_UNIT"]; uu != "" {
 				p.Unit, p.User = uu, true
 			}
@@ -371,4 +399,33 @@ func Processes(entries []Fields) []Process {
 		}
 	}
 	return out
+}
+
+// ManagerStart is a system manager's start-up line, "systemd 252.39-1~deb12u1 running in system mode
+// (+PAM …)": the one place a journal says which systemd its host runs.
+type ManagerStart struct {
+	Time    time.Time
+	Version string // "252.39-1~deb12u1"
+	Host    Host
+}
+
+// ManagerStartMatches select the start-up lines in a journal (the system manager is pid 1).
+var ManagerStartMatches = []string{"SYSLOG_IDENTIFIER=systemd", "_PID=1"}
+
+// ManagerStartFields are the fields ParseManagerStart reads.
+var ManagerStartFields = []string{"MESSAGE", "__REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID"}
+
+var managerStartRE = regexp.MustCompile(`^systemd ([0-9][0-9A-Za-z.~+_-]*) running in system mode`)
+
+// ParseManagerStart reads a system manager's start-up line; other entries are ErrNotEntry.
+func ParseManagerStart(f Fields) (ManagerStart, error) {
+	m := f["MESSAGE"]
+	if len(m) > 4096 {
+		return ManagerStart{}, ErrNotEntry
+	}
+	sm := managerStartRE.FindStringSubmatch(m)
+	if sm == nil {
+		return ManagerStart{}, ErrNotEntry
+	}
+	return ManagerStart{Time: usecField(f, "__REALTIME_TIMESTAMP"), Version: sm[1], Host: HostOf(f)}, nil
 }

@@ -21,15 +21,36 @@ type Reader struct {
 // Only returns a reader over the same journal whose queries read only the named fields.
 func (r *Reader) Only(fields ...string) Querier { c := *r; c.only = fields; return &c }
 
+// hostless drops the host fields of the local journal's entries: they are all this host's (the local
+// journal is opened SD_JOURNAL_LOCAL_ONLY), and evidence without a host is this host's. A directory or
+// files may hold several hosts' entries; theirs keep _HOSTNAME and _MACHINE_ID.
+func (r *Reader) hostless(f Fields) {
+	if r.src.Local() {
+		delete(f, "_HOSTNAME")
+		delete(f, "_MACHINE_ID")
+	}
+}
+
 // Open opens the journal src names.
 func Open(src Source) (*Reader, error) {
 	var j *sdjournal.Journal
 	var err error
-	switch {
-	case src.Dir != "":
-		j, err = sdjournal.NewJournalFromDir(src.Dir)
-	case len(src.Files) > 0:
-		j, err = sdjournal.NewJournalFromFiles(src.Files...)
+	switch d := src.dirs(); {
+	case len(d) == 1 && len(src.Files) == 0:
+		j, err = sdjournal.NewJournalFromDir(d[0])
+	case len(d) > 0 || len(src.Files) > 0:
+		files := append([]string(nil), src.Files...)
+		for _, dir := range d {
+			fs, ferr := journalFiles(dir)
+			if ferr != nil {
+				return nil, fmt.Errorf("opening %s: %w", src, ferr)
+			}
+			files = append(files, fs...)
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("opening %s: no journal files", src)
+		}
+		j, err = sdjournal.NewJournalFromFiles(files...)
 	default:
 		j, err = sdjournal.NewJournal()
 	}
@@ -97,6 +118,7 @@ func (r *Reader) Query(matches []string, since, until time.Time, fn func(Fields)
 			f = e.Fields
 		}
 		f["__REALTIME_TIMESTAMP"] = strconv.FormatUint(us, 10)
+		r.hostless(f)
 		if err := fn(f); err != nil {
 			if err == ErrStop {
 				return nil
@@ -145,6 +167,7 @@ func (r *Reader) FollowNext(ctx context.Context, fn func(Fields) error) error {
 			return err
 		}
 		e.Fields["__REALTIME_TIMESTAMP"] = strconv.FormatUint(e.RealtimeTimestamp, 10)
+		r.hostless(e.Fields)
 		if err := fn(e.Fields); err != nil {
 			return err
 		}

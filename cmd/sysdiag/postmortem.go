@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,10 +90,16 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		return err
 	}
 
+	if opts.systemdVersion != "" {
+		if _, _, err := systemdTable(opts.systemdVersion); err != nil {
+			return err
+		}
+	}
+
 	// 1. The evidence of the window, and what ties kills to units without a coredump (host: journal).
 	var jr journal.Querier
 	facts := evidence.Facts{ForeignPIDs: sf.localJournal() && !initialPIDNamespace()}
-	programsOf := programsFinder(roots[""], &diagnose.Unit{})
+	units := &unitLoader{roots: roots, flag: opts.systemdVersion, local: thisHost()}
 	var failed []journal.UnitResult
 	if sf.wantsJournal() {
 		r, _, err := sf.openJournal()
@@ -103,22 +108,16 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		}
 		defer r.Close()
 		jr = r
-		runs := map[string]*evidence.Run{}
+		var exits []journal.UnitExit
 		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, w.Since, w.Until, func(f journal.Fields) error {
 			if e, err := journal.ParseUnitExit(f); err == nil && e.Killed() {
-				k := e.Unit + "/" + strconv.FormatBool(e.User) + "/" + e.InvocationID
-				if runs[k] == nil {
-					runs[k] = &evidence.Run{Unit: e.Unit, User: e.User, Invocation: e.InvocationID, Programs: programsOf(e.Unit, e.User)}
-				}
-				runs[k].Exits = append(runs[k].Exits, e.Time)
+				exits = append(exits, e)
 			}
 			return nil
 		}); err != nil {
 			return failureErr(err, "")
 		}
-		for _, run := range runs {
-			facts.Runs = append(facts.Runs, *run)
-		}
+		facts.Runs = evidence.RunsOf(exits, units.programs)
 		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageUnitFailed}, w.Since, w.Until, func(f journal.Fields) error {
 			if res, err := journal.ParseUnitResult(f); err == nil && res.Result == "exit-code" {
 				failed = append(failed, res)
@@ -126,6 +125,16 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 			return nil
 		}); err != nil {
 			return failureErr(err, "")
+		}
+		if !sf.localJournal() { // a journal of other hosts: each one's systemd, from its manager's start-up line
+			var starts []journal.ManagerStart
+			_ = r.Only(journal.ManagerStartFields...).Query(journal.ManagerStartMatches, time.Time{}, w.Until, func(f journal.Fields) error {
+				if m, err := journal.ParseManagerStart(f); err == nil {
+					starts = append(starts, m)
+				}
+				return nil
+			})
+			units.versions = diagnose.ManagerVersions(starts)
 		}
 	}
 	var all []evidence.Violation
@@ -143,101 +152,33 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	}
 	evidence.Attribute(all, facts)
 
-	// 2. Per unit: its files, its filter for its version, the diagnosis (pure), folded.
-	by, lost := diagnose.Group(all)
-	pm := &diagnose.Postmortem{Since: w.Since.UTC().Format(time.RFC3339), Unattributed: []diagnose.Violation{}, Silent: []diagnose.Silent{},
-		Hosts: []diagnose.HostReport{}, Sources: reports}
-	if !w.Until.IsZero() {
-		pm.Until = w.Until.UTC().Format(time.RFC3339)
-	}
+	// 2. Per host and unit: its files, its filter for its host's version, the diagnosis, folded.
 	localT, _, err := systemdTable(opts.systemdVersion)
 	if err != nil {
 		return err
 	}
-	hostIdx := map[string]int{}
-	killed := map[string]bool{}
-	for _, k := range diagnose.Keys(by) {
-		if opts.unit != "" {
-			if ok, _ := path.Match(opts.unit, k.Unit); !ok {
-				continue
-			}
-		}
-		vs := by[k]
-		root := rootFor(roots, k.Host)
-		u, loadErr := loadUnitFor(root, k, vs)
-		t, note, err := unitTable(opts.systemdVersion, root, u)
-		if err != nil {
-			return err
-		}
-		var known fixes.Known
-		if root == "" && u.Live {
-			known = fixes.LibseccompKnows
-		}
-		f := fixes.Build(t, u.Assigns, known)
-		res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Invocations: diagnose.InvocationsOf(vs), Violations: vs, Host: diagnose.HostArch(vs)})
-		if loadErr != nil {
-			res.Notes = append(res.Notes, "the unit's files could not be read ("+loadErr.Error()+"): no line, and the fix is computed from the calls alone, not verified")
-			home := u.Home
-			if home == "" {
-				home = "/root"
-				if uid, ok := managerUID(firstManager(vs)); ok {
-					if h := homeOf(rootOrSlash(root), uid); h != "" {
-						home = h
-					}
+	pm, err := diagnose.BuildPostmortem(diagnose.PostmortemInput{Window: w, Unit: opts.unit, Kills: all, Failed: failed,
+		Sources: reports, Versions: units.versions, Table: localT}, units)
+	if err != nil {
+		return err
+	}
+
+	// 3. --write: each fix into its host's tree.
+	if opts.write {
+		for _, h := range pm.Hosts {
+			for _, u := range h.Units {
+				if u.Fix == nil {
+					continue
 				}
+				p := u.Fix.DropinPath
+				if root := rootFor(roots, h.Host, h.MachineID); root != "" {
+					p = filepath.Join(root, p)
+				}
+				if err := unitfile.WriteDropIn(p, u.Fix.Dropin); err != nil {
+					return failureErr(fmt.Errorf("writing the drop-in of %s: %w", u.Unit, err), "write it by hand, or remove the file if it is yours")
+				}
+				u.Fix.DropinPath, u.Fix.Written = p, true
 			}
-			res.Fix = diagnose.FixByName(u, vs, home)
-		}
-		rep := diagnose.Fold(res, vs)
-		if u.Live && u.NRestarts != nil {
-			rep.NRestarts = u.NRestarts
-		}
-		rep.StartLimitHit = u.Result == "start-limit-hit"
-		if opts.write && res.Fix != nil {
-			p := res.Fix.DropinPath
-			if root != "" {
-				p = filepath.Join(root, p)
-			}
-			if err := unitfile.WriteDropIn(p, res.Fix.Dropin); err != nil {
-				return failureErr(fmt.Errorf("writing the drop-in of %s: %w", k.Unit, err), "write it by hand, or remove the file if it is yours")
-			}
-			res.Fix.DropinPath, res.Fix.Written = p, true
-		}
-		i, ok := hostIdx[k.Host]
-		if !ok {
-			i = len(pm.Hosts)
-			hostIdx[k.Host] = i
-			pm.Hosts = append(pm.Hosts, diagnose.HostReport{Host: k.Host})
-		}
-		pm.Hosts[i].Units = append(pm.Hosts[i].Units, rep)
-		killed[k.Unit+"/"+strconv.FormatBool(k.User)] = true
-	}
-	for _, v := range lost {
-		pm.Unattributed = append(pm.Unattributed, diagnose.ViolationOf(v, localT))
-	}
-	// 3. Units that failed quietly under an errno-mode filter.
-	seen := map[string]bool{}
-	for _, r := range failed {
-		key := r.Unit + "/" + strconv.FormatBool(r.User)
-		if killed[key] || seen[key] {
-			continue
-		}
-		seen[key] = true
-		if opts.unit != "" {
-			if ok, _ := path.Match(opts.unit, r.Unit); !ok {
-				continue
-			}
-		}
-		u, err := loadUnitFor(roots[""], diagnose.UnitKey{Unit: r.Unit, User: r.User}, nil)
-		if err != nil {
-			continue
-		}
-		t, _, err := unitTable(opts.systemdVersion, roots[""], u)
-		if err != nil {
-			return err
-		}
-		if s, ok := diagnose.SilentOf(diagnose.UnitKey{Unit: r.Unit, User: r.User}, r.Result, fixes.Build(t, u.Assigns, nil)); ok {
-			pm.Silent = append(pm.Silent, s)
 		}
 	}
 
@@ -257,6 +198,75 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		return &cliError{exitKilled, fmt.Errorf("%d unit(s) killed, %d possibly denied silently, %d kill(s) not tied to a unit in the window", n, len(pm.Silent), len(pm.Unattributed)), ""}
 	}
 	return nil
+}
+
+// unitLoader reads the post-mortem's units (diagnose.UnitSource): a host's --root tree, else — for this
+// host's kills — the running manager or the user's files; another host's unit without a tree is missing.
+type unitLoader struct {
+	roots    map[string]string // --root: "" every host, else by hostname or machine id
+	flag     string            // --systemd-version
+	versions map[string]string // the hosts' journals' systemd versions (diagnose.ManagerVersions)
+	local    journal.Host      // this host
+	progs    map[string]func(string, bool) []string
+}
+
+func (l *unitLoader) Load(k diagnose.UnitKey, vs []evidence.Violation) (diagnose.Loaded, error) {
+	h := k.HostOf()
+	root := rootFor(l.roots, k.Host, k.Machine)
+	var u *diagnose.Unit
+	var loadErr error
+	if root == "" && !h.Compatible(l.local) {
+		u = &diagnose.Unit{Name: k.Unit, User: k.User, Home: "/root"}
+		loadErr = fmt.Errorf("no copy of host %s's unit files: pass --root %s=DIR", hostLabel(h), hostLabel(h))
+	} else {
+		u, loadErr = loadUnitFor(root, k, vs)
+	}
+	t, note, err := unitTable(l.flag, root, u, diagnose.HostVersion(l.versions, h))
+	if err != nil {
+		return diagnose.Loaded{}, err
+	}
+	var known fixes.Known
+	if root == "" && u.Live {
+		known = fixes.LibseccompKnows
+	}
+	if loadErr != nil && u.Home == "" {
+		u.Home = "/root"
+		if uid, ok := managerUID(firstManager(vs)); ok {
+			if home := homeOf(rootOrSlash(root), uid); home != "" {
+				u.Home = home
+			}
+		}
+	}
+	return diagnose.Loaded{Unit: u, Table: t, Note: note, Known: known, LoadErr: loadErr}, nil
+}
+
+// programs names a unit's executables from its host's tree (none for another host without one).
+func (l *unitLoader) programs(h journal.Host, unit string, user bool) []string {
+	root := rootFor(l.roots, h.Hostname, h.MachineID)
+	if root == "" && !h.Compatible(l.local) {
+		return nil
+	}
+	if l.progs == nil {
+		l.progs = map[string]func(string, bool) []string{}
+	}
+	if l.progs[root] == nil {
+		l.progs[root] = programsFinder(root, &diagnose.Unit{})
+	}
+	return l.progs[root](unit, user)
+}
+
+func hostLabel(h journal.Host) string {
+	if h.Hostname != "" {
+		return h.Hostname
+	}
+	return h.MachineID
+}
+
+// thisHost is this machine's hostname and machine id, as its journal would name them.
+func thisHost() journal.Host {
+	name, _ := os.Hostname()
+	id, _ := os.ReadFile("/etc/machine-id")
+	return journal.Host{Hostname: name, MachineID: strings.TrimSpace(string(id))}
 }
 
 // loadUnitFor reads a unit the way why does: its files under --root, else the running manager (system
@@ -307,12 +317,12 @@ func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, ru
 	procs := journal.Processes(entries)
 	have := map[string]bool{}
 	for _, r := range runs {
-		have[r.Unit+"/"+r.Invocation] = true
+		have[r.Host.MachineID+"/"+r.Unit+"/"+r.Invocation] = true
 	}
 	for _, p := range procs {
-		if k := p.Unit + "/" + p.Invocation; p.Unit != "" && !have[k] {
+		if k := p.Host.MachineID + "/" + p.Unit + "/" + p.Invocation; p.Unit != "" && !have[k] {
 			have[k] = true
-			runs = append(runs, evidence.Run{Unit: p.Unit, User: p.User, Invocation: p.Invocation, Running: true})
+			runs = append(runs, evidence.Run{Unit: p.Unit, User: p.User, Invocation: p.Invocation, Running: true, Host: p.Host})
 		}
 	}
 	return procs, runs
@@ -365,6 +375,12 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 			host := h.Host
 			if host == "" {
 				host = "-"
+			}
+			if id := h.MachineID; id != "" { // hostnames repeat in fleets; machine ids do not
+				host += "/" + id[:min(8, len(id))]
+			}
+			if h.SystemdVersion != "" {
+				host += " (" + h.SystemdVersion + ")"
 			}
 			for _, u := range h.Units {
 				var calls, groups []string
@@ -462,9 +478,12 @@ func parseRoots(vals []string) (map[string]string, error) {
 	return out, nil
 }
 
-// rootFor is the tree a host's units are read from: its own --root HOST=DIR, else the one for every host
-// ("" = ask the running manager).
-func rootFor(roots map[string]string, host string) string {
+// rootFor is the tree a host's units are read from: its own --root HOST=DIR (HOST its hostname or its
+// machine id — hostnames may repeat in a fleet), else the one for every host ("" = ask the running manager).
+func rootFor(roots map[string]string, host, machine string) string {
+	if d, ok := roots[machine]; ok && machine != "" {
+		return d
+	}
 	if d, ok := roots[host]; ok && host != "" {
 		return d
 	}

@@ -19,7 +19,7 @@ import (
 // sourceFlags are the evidence sources a command reads. With none given, the host's defaults are read.
 type sourceFlags struct {
 	auditLogs    []string
-	journalDir   string
+	journalDirs  []string
 	journalFiles []string
 	kmsg         []string
 	exports      []string
@@ -27,19 +27,19 @@ type sourceFlags struct {
 
 func (s *sourceFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&s.auditLogs, "audit-log", nil, "read this auditd log (a file or a glob; repeatable; a live log brings its rotations)")
-	c.Flags().StringVar(&s.journalDir, "journal-dir", "", "read the journal files in this directory (like journalctl -D)")
+	c.Flags().StringArrayVar(&s.journalDirs, "journal-dir", nil, "read the journal files in this directory (like journalctl -D; repeatable; e.g. systemd-journal-remote's /var/log/journal/remote, one file set per host)")
 	c.Flags().StringArrayVar(&s.journalFiles, "journal-file", nil, "read this journal file (repeatable; like journalctl --file)")
 	c.Flags().StringArrayVar(&s.kmsg, "kmsg", nil, "read kernel-log text (dmesg output) from this file (repeatable)")
 	c.Flags().StringArrayVar(&s.exports, "journal-export", nil, "read `journalctl -o export` text from this file (repeatable)")
 }
 
 func (s *sourceFlags) any() bool {
-	return len(s.auditLogs) > 0 || s.journalDir != "" || len(s.journalFiles) > 0 || len(s.kmsg) > 0 || len(s.exports) > 0
+	return len(s.auditLogs) > 0 || len(s.journalDirs) > 0 || len(s.journalFiles) > 0 || len(s.kmsg) > 0 || len(s.exports) > 0
 }
 
 // wantsJournal reports whether a journal is among the sources.
 func (s *sourceFlags) wantsJournal() bool {
-	return !s.any() || s.journalDir != "" || len(s.journalFiles) > 0 || len(s.exports) > 0
+	return !s.any() || len(s.journalDirs) > 0 || len(s.journalFiles) > 0 || len(s.exports) > 0
 }
 
 // localJournal reports whether the journal read is this host's own (not a copy in files, a directory or
@@ -54,7 +54,7 @@ func (s *sourceFlags) openJournal() (journal.Querier, string, error) {
 		m, err := journal.LoadExport(s.exports...)
 		return m, "journal export " + strings.Join(s.exports, ", "), err
 	}
-	src := journal.Source{Dir: s.journalDir, Files: s.journalFiles}
+	src := journal.Source{Dirs: s.journalDirs, Files: s.journalFiles}
 	r, err := journal.Open(src)
 	if err != nil {
 		return nil, src.String(), err
@@ -178,7 +178,7 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 						return err
 					}
 					defer jq.Close()
-					return jq.Only("_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP").
+					return jq.Only("_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID").
 						Query(q, since, until, func(f journal.Fields) error {
 							if f["_TRANSPORT"] == "kernel" && !strings.Contains(f["MESSAGE"], "type=1326 audit(") {
 								return nil
@@ -190,6 +190,8 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 								}
 								return nil
 							}
+							// Another host's journal (journal-remote's, a copy): the record is its host's.
+							r.Node, r.Machine = f["_HOSTNAME"], f["_MACHINE_ID"]
 							countRecord(rep)
 							if err := fn(r); err == audit.ErrStop {
 								return journal.ErrStop

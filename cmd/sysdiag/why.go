@@ -144,15 +144,19 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 
 // whyTable picks the group table: --systemd-version, else the manager's version, else the local systemd.
 func whyTable(opts *whyOptions, u *diagnose.Unit) (syscalls.Table, string, error) {
-	return unitTable(opts.systemdVersion, opts.root, u)
+	return unitTable(opts.systemdVersion, opts.root, u, "")
 }
 
 // unitTable picks a unit's group table: --systemd-version, else the manager's version, else (under
 // --root) the tree's own, else the local systemd; the note says which and why.
-func unitTable(flag, root string, u *diagnose.Unit) (syscalls.Table, string, error) {
+func unitTable(flag, root string, u *diagnose.Unit, hostVersion string) (syscalls.Table, string, error) {
 	if flag == "" && u.HaveVer {
 		t := syscalls.Select(u.Version)
 		return t, "the manager's " + t.Note(), nil
+	}
+	if v, err := syscalls.ParseVersion(hostVersion); flag == "" && hostVersion != "" && err == nil {
+		t := syscalls.Select(v)
+		return t, "the host's journal's (its manager started as systemd " + hostVersion + ") " + t.Note(), nil
 	}
 	if flag == "" && root != "" {
 		if v, from, ok := rootSystemdVersion(root); ok {

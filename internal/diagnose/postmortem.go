@@ -1,11 +1,13 @@
 package diagnose
 
 import (
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
@@ -27,8 +29,12 @@ type Postmortem struct {
 
 // HostReport is one host's killed units.
 type HostReport struct {
-	Host  string       `json:"host"` // the record's node= or the journal's hostname; "" is this host
-	Units []UnitReport `json:"units"`
+	Host      string `json:"host"`                 // the record's node= or the journal's hostname; "" is this host
+	MachineID string `json:"machine_id,omitempty"` // the journal's _MACHINE_ID, where a journal of several hosts names it
+	// SystemdVersion is the version the host's own journal names (its manager's start-up line), "" when
+	// it names none; each unit's table says which version its groups are of, and why.
+	SystemdVersion string       `json:"systemd_version,omitempty"`
+	Units          []UnitReport `json:"units"`
 }
 
 // UnitReport is why's answer for one unit over the window, with each distinct call once and its count.
@@ -55,7 +61,8 @@ type CallCount struct {
 // Silent is a unit that failed in the window (an exit code, no signal) whose filter answers denied calls
 // with an errno: such denials leave no record, so the deploy is not clean just because nothing was killed.
 type Silent struct {
-	Host    string   `json:"host,omitempty"`
+	Host      string `json:"host,omitempty"`
+	MachineID string `json:"machine_id,omitempty"`
 	Unit    string   `json:"unit"`
 	User    bool     `json:"user,omitempty"`
 	Result  string   `json:"result"`
@@ -66,10 +73,14 @@ type Silent struct {
 
 // UnitKey names a unit on a host.
 type UnitKey struct {
-	Host string
-	Unit string
-	User bool
+	Host    string // hostname (node=, _HOSTNAME); "" this host, or unknown
+	Machine string // machine id, where the evidence names it
+	Unit    string
+	User    bool
 }
+
+// HostOf is the key's host.
+func (k UnitKey) HostOf() journal.Host { return journal.Host{Hostname: k.Host, MachineID: k.Machine} }
 
 // Group sorts the window's violations by (host, unit), oldest first within each; kills that no evidence
 // ties to a unit come back apart, never dropped. Logged calls (SystemCallLog=) are not kills and are
@@ -85,7 +96,7 @@ func Group(vs []evidence.Violation) (map[UnitKey][]evidence.Violation, []evidenc
 			lost = append(lost, v)
 			continue
 		}
-		k := UnitKey{v.Node, v.Unit, v.UserUnit}
+		k := UnitKey{v.Node, v.Machine, v.Unit, v.UserUnit}
 		by[k] = append(by[k], v)
 	}
 	for k := range by {
@@ -103,6 +114,9 @@ func Keys(by map[UnitKey][]evidence.Violation) []UnitKey {
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].Host != keys[j].Host {
 			return keys[i].Host < keys[j].Host
+		}
+		if keys[i].Machine != keys[j].Machine {
+			return keys[i].Machine < keys[j].Machine
 		}
 		if keys[i].Unit != keys[j].Unit {
 			return keys[i].Unit < keys[j].Unit
@@ -167,7 +181,7 @@ func SilentOf(k UnitKey, result string, f *fixes.Filter) (Silent, bool) {
 	if !f.SilentDenials() {
 		return Silent{}, false
 	}
-	s := Silent{Host: k.Host, Unit: k.Unit, User: k.User, Result: result, Errno: fixes.ErrnoName(f.ErrorNumber)}
+	s := Silent{Host: k.Host, MachineID: k.Machine, Unit: k.Unit, User: k.User, Result: result, Errno: fixes.ErrnoName(f.ErrorNumber)}
 	if f.ErrorNumber == fixes.ErrnoKill {
 		s.Errno = ""
 	}
@@ -218,4 +232,152 @@ func FixByName(u *Unit, vs []evidence.Violation, home string) *Fix {
 		Alternatives: []Alt{},
 		Commands:     []string{sc + " daemon-reload", sc + " restart " + u.Name},
 	}
+}
+
+// Loaded is what a UnitSource knows of one unit: its files (or only its name, and why not), the table
+// of its host's systemd with a note saying which and why, and what the fix's libseccomp can name.
+type Loaded struct {
+	Unit    *Unit
+	Table   syscalls.Table
+	Note    string
+	Known   fixes.Known
+	LoadErr error // the unit's files could not be read: the fix is computed from the calls alone
+}
+
+// UnitSource reads a unit of a host for the post-mortem: from the running manager, a copy of the host's
+// tree, or the files of the user whose manager the kills name (vs). An error fails the whole report; a
+// unit that cannot be read is a Loaded with LoadErr.
+type UnitSource interface {
+	Load(k UnitKey, vs []evidence.Violation) (Loaded, error)
+}
+
+// PostmortemInput is a window's evidence: its kills, attributed (evidence.Attribute), and the units that
+// failed with an exit code in it.
+type PostmortemInput struct {
+	Window  audit.Window
+	Unit    string // only units matching this glob ("" every unit)
+	Kills   []evidence.Violation
+	Failed  []journal.UnitResult
+	Sources []SourceReport
+	// Versions are the systemd versions hosts' journals name (journal.ManagerStart), by machine id, else hostname.
+	Versions map[string]string
+	// Table names the groups of the kills that no evidence ties to a unit (on no known host's version).
+	Table syscalls.Table
+}
+
+// BuildPostmortem answers a window: every killed unit of every host, its calls folded and one fix for
+// them all (verified, or by name when its files are missing); the kills tied to no unit; the units that
+// failed under an errno-mode filter with no record. Pure but for what src reads.
+func BuildPostmortem(in PostmortemInput, src UnitSource) (*Postmortem, error) {
+	by, lost := Group(in.Kills)
+	pm := &Postmortem{Since: in.Window.Since.UTC().Format(time.RFC3339), Unattributed: []Violation{}, Silent: []Silent{},
+		Hosts: []HostReport{}, Sources: in.Sources}
+	if !in.Window.Until.IsZero() {
+		pm.Until = in.Window.Until.UTC().Format(time.RFC3339)
+	}
+	match := func(unit string) bool {
+		if in.Unit == "" {
+			return true
+		}
+		ok, _ := path.Match(in.Unit, unit)
+		return ok
+	}
+	hostIdx := map[journal.Host]int{}
+	killed := map[UnitKey]bool{}
+	for _, k := range Keys(by) {
+		if !match(k.Unit) {
+			continue
+		}
+		vs := by[k]
+		l, err := src.Load(k, vs)
+		if err != nil {
+			return nil, err
+		}
+		u := l.Unit
+		f := fixes.Build(l.Table, u.Assigns, l.Known)
+		res := Diagnose(u, f, l.Table, l.Note, &Evidence{Invocations: InvocationsOf(vs), Violations: vs, Host: HostArch(vs)})
+		if l.LoadErr != nil {
+			res.Notes = append(res.Notes, "the unit's files could not be read ("+l.LoadErr.Error()+"): no line, and the fix is computed from the calls alone, not verified")
+			res.Fix = FixByName(u, vs, u.Home)
+		}
+		rep := Fold(res, vs)
+		if u.Live && u.NRestarts != nil {
+			rep.NRestarts = u.NRestarts
+		}
+		rep.StartLimitHit = u.Result == "start-limit-hit"
+		h := k.HostOf()
+		i, ok := hostIdx[h]
+		if !ok {
+			i = len(pm.Hosts)
+			hostIdx[h] = i
+			pm.Hosts = append(pm.Hosts, HostReport{Host: k.Host, MachineID: k.Machine, SystemdVersion: HostVersion(in.Versions, h)})
+		}
+		pm.Hosts[i].Units = append(pm.Hosts[i].Units, rep)
+		killed[UnitKey{Host: k.Host, Machine: k.Machine, Unit: k.Unit, User: k.User}] = true
+	}
+	for _, v := range lost {
+		pm.Unattributed = append(pm.Unattributed, ViolationOf(v, in.Table))
+	}
+	// Units that failed quietly under an errno-mode filter: not killed, and their filter can deny silently.
+	seen := map[UnitKey]bool{}
+	for _, r := range in.Failed {
+		k := UnitKey{Host: r.Host.Hostname, Machine: r.Host.MachineID, Unit: r.Unit, User: r.User}
+		if killedOn(killed, k) || seen[k] || !match(r.Unit) {
+			continue
+		}
+		seen[k] = true
+		l, err := src.Load(k, nil)
+		if err != nil {
+			return nil, err
+		}
+		if l.LoadErr != nil {
+			continue // no filter to read: nothing says it denies silently
+		}
+		if s, ok := SilentOf(k, r.Result, fixes.Build(l.Table, l.Unit.Assigns, nil)); ok {
+			pm.Silent = append(pm.Silent, s)
+		}
+	}
+	return pm, nil
+}
+
+// killedOn: the unit was killed on a host compatible with k's (records may name a host the unit's
+// journal entries name differently, or not at all).
+func killedOn(killed map[UnitKey]bool, k UnitKey) bool {
+	for o := range killed {
+		if o.Unit == k.Unit && o.User == k.User && o.HostOf().Compatible(k.HostOf()) {
+			return true
+		}
+	}
+	return false
+}
+
+// HostVersion is the version ManagerVersions found for h, "" none.
+func HostVersion(vs map[string]string, h journal.Host) string {
+	if v, ok := vs[h.MachineID]; ok && h.MachineID != "" {
+		return v
+	}
+	if v, ok := vs[h.Hostname]; ok && h.Hostname != "" {
+		return v
+	}
+	return ""
+}
+
+// ManagerVersions keeps, per host (machine id, else hostname), the version of the latest manager start-up
+// line: what the host ran at the end of the window when its manager started before it.
+func ManagerVersions(starts []journal.ManagerStart) map[string]string {
+	out := map[string]string{}
+	latest := map[string]time.Time{}
+	for _, s := range starts {
+		k := s.Host.MachineID
+		if k == "" {
+			k = s.Host.Hostname
+		}
+		if t, ok := latest[k]; !ok || !s.Time.Before(t) {
+			latest[k], out[k] = s.Time, s.Version
+			if s.Host.MachineID != "" && s.Host.Hostname != "" {
+				out[s.Host.Hostname] = s.Version // audit node= names the host by name alone
+			}
+		}
+	}
+	return out
 }

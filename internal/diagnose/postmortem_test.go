@@ -8,6 +8,7 @@ import (
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
@@ -79,5 +80,86 @@ func TestDropinPathWithoutHome(t *testing.T) {
 	res := Diagnose(&Unit{Name: "u.service", User: true}, f, tb, "", &Evidence{Violations: vs})
 	if res.Fix == nil || !strings.HasPrefix(res.Fix.DropinPath, "/") {
 		t.Fatalf("%+v", res.Fix)
+	}
+}
+
+// fleet is a UnitSource over hosts' unit lines and versions (what --root HOST=DIR trees give).
+type fleet map[string]struct {
+	version string
+	assigns []fixes.Assignment // nil: the host's files are missing
+}
+
+func (f fleet) Load(k UnitKey, _ []evidence.Violation) (Loaded, error) {
+	h := f[k.Machine]
+	v, _ := syscalls.ParseVersion(h.version)
+	t := syscalls.Select(v)
+	u := &Unit{Name: k.Unit, Home: "/root", Assigns: h.assigns}
+	l := Loaded{Unit: u, Table: t, Note: "the host's " + t.Note()}
+	if h.assigns == nil {
+		l.LoadErr = errTest
+	}
+	return l, nil
+}
+
+var errTest = &testErr{}
+
+type testErr struct{}
+
+func (*testErr) Error() string { return "no copy of its files" }
+
+// One unit file deployed to two hosts of one hostname (told apart by machine id) whose systemd differs:
+// each host gets its own report, its version's table, and its own fix; a third host without files
+// gets the by-name fix, unverified.
+func TestBuildPostmortemPerHost(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
+	lines := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "@system-service"}}
+	hosts := fleet{"m252": {"252.39", lines}, "m257": {"257.13", lines}, "m0": {"252.39", nil}}
+	kill := func(machine, name string, nr int) evidence.Violation {
+		return evidence.Violation{Node: "web", Machine: machine, Unit: "app.service", Name: name, Syscall: nr, Arch: syscalls.ArchX86_64,
+			Action: audit.ActionKillProcess, Time: t0, How: evidence.Attribution{Method: evidence.ByMainPID, Invocation: "i-" + machine}}
+	}
+	in := PostmortemInput{Window: audit.Window{Since: t0.Add(-time.Minute)},
+		Kills:    []evidence.Violation{kill("m252", "seccomp", 317), kill("m257", "swapon", 167), kill("m0", "swapon", 167)},
+		Versions: ManagerVersions(nil)}
+	in.Versions["m252"], in.Versions["m257"] = "252.39-1~deb12u2", "257.13-1~deb13u1"
+	pm, err := BuildPostmortem(in, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pm.Hosts) != 3 {
+		t.Fatalf("want three hosts, got %+v", pm.Hosts)
+	}
+	by := map[string]HostReport{}
+	for _, h := range pm.Hosts {
+		if h.Host != "web" || len(h.Units) != 1 {
+			t.Errorf("host %+v", h)
+		}
+		by[h.MachineID] = h
+	}
+	a, b, c := by["m252"].Units[0], by["m257"].Units[0], by["m0"].Units[0]
+	if by["m252"].SystemdVersion != "252.39-1~deb12u2" || by["m257"].SystemdVersion != "257.13-1~deb13u1" {
+		t.Errorf("versions %q %q", by["m252"].SystemdVersion, by["m257"].SystemdVersion)
+	}
+	if a.Table == b.Table || !strings.HasPrefix(a.Table, "252") || !strings.HasPrefix(b.Table, "257") {
+		t.Errorf("tables %q %q", a.Table, b.Table)
+	}
+	if a.Fix == nil || !a.Fix.Verified || b.Fix == nil || !b.Fix.Verified {
+		t.Errorf("fixes %+v %+v", a.Fix, b.Fix)
+	}
+	if c.Fix == nil || c.Fix.Verified || !strings.Contains(c.Fix.Dropin, "SystemCallFilter=swapon") || len(c.Notes) == 0 {
+		t.Errorf("a host without files: %+v %v", c.Fix, c.Notes)
+	}
+}
+
+func TestManagerVersions(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
+	vs := ManagerVersions([]journal.ManagerStart{
+		{Time: t0, Version: "252.38-1", Host: journal.Host{Hostname: "a", MachineID: "m1"}},
+		{Time: t0.Add(time.Hour), Version: "252.39-1", Host: journal.Host{Hostname: "a", MachineID: "m1"}}, // upgraded, rebooted
+		{Time: t0, Version: "257.13-1", Host: journal.Host{Hostname: "b"}},
+	})
+	if HostVersion(vs, journal.Host{MachineID: "m1"}) != "252.39-1" || HostVersion(vs, journal.Host{Hostname: "a"}) != "252.39-1" ||
+		HostVersion(vs, journal.Host{Hostname: "b", MachineID: "zz"}) != "257.13-1" || HostVersion(vs, journal.Host{}) != "" {
+		t.Errorf("%v", vs)
 	}
 }

@@ -43,6 +43,40 @@ type Run struct {
 	// Exits are when a process the manager waited for (the main process, or an ExecStartPre= and such
 	// control process) died of SIGSYS: "… process exited, code=killed|dumped, status=31/SYS".
 	Exits []time.Time
+	// Host is the host whose journal told of the run (zero: the only host, or unknown). Pids and times
+	// of one host's runs say nothing about another's kills.
+	Host journal.Host
+}
+
+// RunsOf folds the manager's SIGSYS exit entries ("Main process exited, code=killed, status=31/SYS")
+// into runs, one per host, unit and invocation, oldest first; programs (nil: unknown) names each unit's
+// executables.
+func RunsOf(exits []journal.UnitExit, programs func(h journal.Host, unit string, user bool) []string) []Run {
+	type key struct {
+		host      journal.Host
+		unit, inv string
+		user      bool
+	}
+	idx := map[key]int{}
+	var out []Run
+	for _, e := range exits {
+		if !e.Killed() {
+			continue
+		}
+		k := key{e.Host, e.Unit, e.InvocationID, e.User}
+		i, ok := idx[k]
+		if !ok {
+			r := Run{Unit: e.Unit, User: e.User, Invocation: e.InvocationID, Host: e.Host}
+			if programs != nil {
+				r.Programs = programs(e.Host, e.Unit, e.User)
+			}
+			i = len(out)
+			idx[k] = i
+			out = append(out, r)
+		}
+		out[i].Exits = append(out[i].Exits, e.Time)
+	}
+	return out
 }
 
 // Facts is what the journal and the manager tell about the units' processes in a window, for
@@ -112,7 +146,7 @@ func Attribute(vs []Violation, f Facts) {
 		for _, t := range r.Exits {
 			explained := false
 			for _, v := range vs {
-				if v.Unit == r.Unit && v.UserUnit == r.User && v.Action.IsKill() && (v.How.Invocation == "" || v.How.Invocation == r.Invocation) {
+				if v.Unit == r.Unit && v.UserUnit == r.User && v.Action.IsKill() && (v.How.Invocation == "" || v.How.Invocation == r.Invocation) && r.Host.Compatible(v.Host()) {
 					if d := t.Sub(v.Time); d >= -exitAfter && d <= exitBefore {
 						explained = true
 					}
@@ -124,7 +158,7 @@ func Attribute(vs []Violation, f Facts) {
 		}
 	}
 	fits := func(v *Violation, e *exit) bool {
-		if v.Unit != "" || !v.Action.IsKill() || e.used {
+		if v.Unit != "" || !v.Action.IsKill() || e.used || !e.run.Host.Compatible(v.Host()) {
 			return false
 		}
 		if d := e.at.Sub(v.Time); d < -exitAfter || d > exitBefore {
@@ -186,6 +220,9 @@ func Attribute(vs []Violation, f Facts) {
 
 func tie(v *Violation, r *Run, m Method, detail string) {
 	v.Unit, v.UserUnit = r.Unit, r.User
+	if v.Node == "" && v.Machine == "" {
+		v.Node, v.Machine = r.Host.Hostname, r.Host.MachineID
+	}
 	v.How = Attribution{Method: m, Invocation: r.Invocation, Detail: detail}
 }
 
@@ -201,7 +238,7 @@ func byMainPID(v Violation, runs []Run) (*Run, bool) {
 	var found *Run
 	for i := range runs {
 		r := &runs[i]
-		if r.MainPID == 0 || r.MainPID != v.PID || !r.contains(v.Time) {
+		if r.MainPID == 0 || r.MainPID != v.PID || !r.contains(v.Time) || !r.Host.Compatible(v.Host()) {
 			continue
 		}
 		if len(r.Programs) > 0 && v.Exe != "" && !contains(r.Programs, v.Exe) {
@@ -219,7 +256,7 @@ func byJournal(v Violation, f Facts) (*Run, journal.Process, bool) {
 	var found *Run
 	var proc journal.Process
 	for _, p := range f.Processes {
-		if p.PID != v.PID || p.First.After(v.Time.Add(exitAfter)) {
+		if p.PID != v.PID || p.First.After(v.Time.Add(exitAfter)) || !p.Host.Compatible(v.Host()) {
 			continue // another pid, or a later process that got the number after this one died
 		}
 		if !sameProgram(p, v) {
@@ -250,7 +287,7 @@ func sameProgram(p journal.Process, v Violation) bool {
 
 func runOf(runs []Run, p journal.Process) *Run {
 	for i := range runs {
-		if runs[i].Invocation == p.Invocation && runs[i].Unit == p.Unit && runs[i].User == p.User {
+		if runs[i].Invocation == p.Invocation && runs[i].Unit == p.Unit && runs[i].User == p.User && runs[i].Host.Compatible(p.Host) {
 			return &runs[i]
 		}
 	}

@@ -186,3 +186,26 @@ func TestAttributeJournalPIDWithoutExe(t *testing.T) {
 		t.Errorf("the pid with another comm must not be tied: %+v", vs[1])
 	}
 }
+
+// Two hosts in one journal (journal-remote's): the same pid and program on both, each with its own run.
+// A kill is tied to its own host's run only; an exit of one host does not explain the other's kill.
+func TestAttributeAcrossHosts(t *testing.T) {
+	a := journal.Host{Hostname: "web", MachineID: "aaaa"}
+	b := journal.Host{Hostname: "web", MachineID: "bbbb"}
+	runs := []Run{
+		{Unit: "a.service", Invocation: "ia", Start: at(0), Running: true, MainPID: 100, Host: a},
+		{Unit: "b.service", Invocation: "ib", Start: at(0), Running: true, MainPID: 100, Host: b},
+		{Unit: "x.service", Invocation: "ix", Start: at(0), End: at(30), Exits: []time.Time{at(20.5)}, Host: a},
+	}
+	vs := []Violation{kill(100, "/usr/bin/a", 5), kill(100, "/usr/bin/a", 6), kill(300, "/usr/bin/x", 20)}
+	vs[0].Node, vs[0].Machine = "web", "bbbb"
+	vs[1].Node, vs[1].Machine = "web", "aaaa"
+	vs[2].Node, vs[2].Machine = "web", "bbbb"
+	Attribute(vs, Facts{Runs: runs})
+	if vs[0].Unit != "b.service" || vs[1].Unit != "a.service" {
+		t.Errorf("main pid across hosts: %q %q", vs[0].Unit, vs[1].Unit)
+	}
+	if vs[2].Unit != "" {
+		t.Errorf("host aaaa's exit tied host bbbb's kill: %+v", vs[2].How)
+	}
+}

@@ -17,7 +17,8 @@ import (
 // Violation is one seccomp event: a kill or a logged call.
 type Violation struct {
 	Time      time.Time
-	Node      string
+	Node      string // the host: audit's node=, or another host's journal's _HOSTNAME
+	Machine   string // the host's machine id, when a journal of several hosts names it
 	Serial    uint64
 	PID       int
 	UID       uint32
@@ -41,6 +42,9 @@ type Violation struct {
 	How      Attribution       // how Unit was found (or, with no Method, why it was not)
 }
 
+// Host is the host the violation was recorded on, as far as the evidence names it.
+func (v Violation) Host() journal.Host { return journal.Host{Hostname: v.Node, MachineID: v.Machine} }
+
 // Known reports whether the blocked syscall is known.
 func (v Violation) Known() bool { return v.Syscall >= 0 }
 
@@ -49,11 +53,16 @@ func (v Violation) Known() bool { return v.Syscall >= 0 }
 // and only where the record is missing. nil reads nothing.
 type CoreInfo func(c *journal.Coredump) (journal.SigInfo, bool)
 
+// recordKey names one record across sources: its serial, millisecond and pid. Not its host: an
+// audisp-remote node= and a journal-remote _HOSTNAME may spell one host differently (short and FQDN),
+// and a copy's host is filled in from the other on the merge.
 type recordKey struct {
-	node   string
 	serial uint64
 	ms     int64
+	pid    int
 }
+
+func keyOf(serial uint64, t time.Time, pid int) recordKey { return recordKey{serial, t.UnixMilli(), pid} }
 
 // Merge joins records and coredumps into violations, oldest first. The same record read from several
 // sources (same node, serial and millisecond) is one violation; a SIGSYS coredump joins the kill record
@@ -110,10 +119,11 @@ func NewMerger(cores []journal.Coredump, coreInfo CoreInfo, emit func(Violation)
 
 // Add takes one record.
 func (m *Merger) Add(r audit.Record) error {
-	k := recordKey{r.Node, r.Serial, r.Time.UnixMilli()}
+	k := keyOf(r.Serial, r.Time, r.PID)
 	if r.Serial != 0 {
 		if v, ok := m.byKey[k]; ok {
 			addSource(v, r.Source)
+			fillHost(v, r)
 			return nil
 		}
 		if m.killsOut[k] {
@@ -121,9 +131,10 @@ func (m *Merger) Add(r audit.Record) error {
 		}
 	} else if v := sameCall(m.pending, r); v != nil {
 		addSource(v, r.Source)
+		fillHost(v, r)
 		return nil
 	}
-	v := &Violation{Time: r.Time, Node: r.Node, Serial: r.Serial, PID: r.PID, UID: r.UID, Comm: r.Comm,
+	v := &Violation{Time: r.Time, Node: r.Node, Machine: r.Machine, Serial: r.Serial, PID: r.PID, UID: r.UID, Comm: r.Comm,
 		Exe: r.Exe, Arch: r.Arch, Syscall: r.Syscall, Name: r.Name, Compat: r.Compat, Action: r.Action,
 		Code: r.Code, Sig: r.Sig, Sources: []string{r.Source}}
 	if r.Serial != 0 {
@@ -153,7 +164,7 @@ func (m *Merger) release(before time.Time) error {
 		v := m.pending[0]
 		m.pending = m.pending[1:]
 		if v.Serial != 0 {
-			k := recordKey{v.Node, v.Serial, v.Time.UnixMilli()}
+			k := keyOf(v.Serial, v.Time, v.PID)
 			delete(m.byKey, k)
 			if v.Action.IsKill() {
 				if len(m.killsOut) >= maxKillsOut {
@@ -186,7 +197,7 @@ func (m *Merger) attach(v *Violation) {
 	}
 	for i := m.nextCore; i < len(m.cores); i++ {
 		c := m.cores[i]
-		if m.used[i] || c.PID != v.PID {
+		if m.used[i] || c.PID != v.PID || !c.Host.Compatible(v.Host()) {
 			continue
 		}
 		if d := v.Time.Sub(c.Time); d >= -time.Second && d < 3*time.Second {
@@ -199,6 +210,9 @@ func (m *Merger) attach(v *Violation) {
 
 func (m *Merger) joinCore(v *Violation, c *journal.Coredump) {
 	v.Coredump = c
+	if v.Machine == "" && v.Node == "" {
+		v.Node, v.Machine = c.Host.Hostname, c.Host.MachineID
+	}
 	addSource(v, "coredump")
 	v.Unit, v.UserUnit, v.Manager = unitOf(*c)
 	if v.Unit != "" {
@@ -240,6 +254,9 @@ func (m *Merger) coresBefore(t time.Time) error {
 // log may lose it): same pid, arch and syscall within a second.
 func sameCall(vs []*Violation, r audit.Record) *Violation {
 	for _, v := range vs {
+		if !v.Host().Compatible(journal.Host{Hostname: r.Node, MachineID: r.Machine}) {
+			continue
+		}
 		if v.PID == r.PID && v.Arch == r.Arch && v.Syscall == r.Syscall && v.Code == r.Code {
 			if d := v.Time.Sub(r.Time); d > -time.Second && d < time.Second {
 				return v
@@ -247,6 +264,16 @@ func sameCall(vs []*Violation, r audit.Record) *Violation {
 		}
 	}
 	return nil
+}
+
+// fillHost completes a violation's host from another source's copy of its record.
+func fillHost(v *Violation, r audit.Record) {
+	if v.Node == "" {
+		v.Node = r.Node
+	}
+	if v.Machine == "" {
+		v.Machine = r.Machine
+	}
 }
 
 func unitOf(c journal.Coredump) (unit string, user bool, manager string) {

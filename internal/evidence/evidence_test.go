@@ -3,6 +3,7 @@ package evidence
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +198,27 @@ func TestMergeLateCopyOfAKill(t *testing.T) {
 	m.Flush()
 	if len(out) != 2 {
 		t.Fatalf("%d violations, want 2: %+v", len(out), out)
+	}
+}
+
+// One record from audisp-remote's audit.log (node=web1) and from journal-remote's journal (_HOSTNAME of
+// another spelling, with a machine id) is one violation with both hosts' names filled; a coredump of
+// another host with the same pid does not join it.
+func TestMergeAcrossHosts(t *testing.T) {
+	tm := time.Date(2026, 12, 2, 13, 0, 0, 500e6, time.UTC)
+	rec := audit.Record{Source: "audit.log", Node: "web1", Time: tm, Serial: 77, PID: 42, Action: audit.ActionKillProcess, Syscall: 93, Name: "fchown"}
+	jrec := rec
+	jrec.Source, jrec.Node, jrec.Machine = "journal-audit", "web1.example.org", "m1"
+	other := journal.Coredump{Time: tm.Truncate(time.Second), PID: 42, Signal: journal.SIGSYS, Unit: "b.service", Host: journal.Host{Hostname: "web2", MachineID: "m2"}}
+	vs := Merge([]audit.Record{rec, jrec}, []journal.Coredump{other}, nil)
+	if len(vs) != 2 {
+		t.Fatalf("want the kill and the other host's coredump apart, got %d: %+v", len(vs), vs)
+	}
+	v := vs[0]
+	if v.Coredump != nil || v.Unit != "" || strings.Join(v.Sources, ",") != "audit.log,journal-audit" || v.Node != "web1" || v.Machine != "m1" {
+		t.Errorf("merged: %+v", v)
+	}
+	if vs[1].Unit != "b.service" || vs[1].Machine != "m2" {
+		t.Errorf("the other host's coredump: %+v", vs[1])
 	}
 }

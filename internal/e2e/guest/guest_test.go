@@ -60,6 +60,7 @@ func TestGuestWithoutSystemdCoredump(t *testing.T) {
 	}
 	for _, c := range [][]string{
 		{"go", "build", "-o", filepath.Join(opt, "sysdiag"), "github.com/sysdiag/sysdiag/cmd/sysdiag"},
+		{"go", "test", "-c", "-o", filepath.Join(opt, "e2e.test"), "github.com/sysdiag/sysdiag/internal/e2e"},
 		{"gcc", "-O2", "-o", filepath.Join(opt, "probe"), "../testdata/probe.c"},
 		{"install", "-m", "0755", "testdata/scenario.sh", filepath.Join(opt, "scenario.sh")},
 	} {
@@ -114,6 +115,16 @@ func TestGuestWithoutSystemdCoredump(t *testing.T) {
 	if !strings.Contains(sec["facts"], "pid1 systemd pid:[4026531836]") || !strings.Contains(sec["facts"], "core_pattern core") {
 		t.Fatalf("not the host this test is for: %s", sec["facts"])
 	}
+
+	// The suite's guard, on the host it guards: the e2e suite run as root here said why it did not run,
+	// and left the host as it was.
+	if !strings.Contains(sec["e2e-suite"], "e2e: SKIPPED, every real-systemd test: testbed: this host was booted by systemd") {
+		t.Errorf("the e2e suite on a host that systemd booted:\n%s", sec["e2e-suite"])
+	}
+	if sec["state-before"] == "" || sec["state-before"] != sec["state-after"] {
+		t.Errorf("the e2e suite changed the host:\nbefore:\n%s\nafter:\n%s", sec["state-before"], sec["state-after"])
+	}
+	t.Logf("guard: %s", lastLines([]byte(sec["e2e-suite"]), 3))
 
 	decode := func(name string) whyJSON {
 		t.Helper()

@@ -23,6 +23,21 @@ echo "core_pattern $(cat /proc/sys/kernel/core_pattern)"
 echo "systemd $(systemctl --version | head -1)"
 echo "kernel $(uname -r)"
 
+# The e2e suite's guard: run as root on a host that systemd booted, it must refuse to touch the host.
+# The host's state before and after, and what the suite said.
+state() {
+  for k in kernel/core_pattern kernel/core_pipe_limit fs/suid_dumpable; do echo "$k $(cat /proc/sys/$k)"; done
+  echo "dev-log $(readlink /dev/log) $(test -S /run/systemd/journal/dev-log && echo socket)"
+  echo "etc-units $(ls -A /etc/systemd/system | sort | tr '\n' ' ')"
+  echo "journald $(systemctl is-active systemd-journald.service)"
+}
+section state-before
+state
+section e2e-suite
+(cd $B && ./e2e.test -test.count=1 2>&1; echo "rc=$?")
+section state-after
+state
+
 unit g-main.service "$B/probe fchown"
 # A child that writes to stdout (journald takes each stream line's _PID from the writer's credentials,
 # measured on 252) and one that writes nothing at all.
