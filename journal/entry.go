@@ -409,16 +409,21 @@ type ManagerStart struct {
 	Host    Host
 }
 
-// ManagerStartMatches select the start-up lines in a journal (the system manager is pid 1).
-var ManagerStartMatches = []string{"SYSLOG_IDENTIFIER=systemd", "_PID=1"}
+// ManagerStartMatches select the start-up lines in a journal. PID 1 logs its line before journald runs,
+// to the kernel log; journald imports it later with _TRANSPORT=kernel, SYSLOG_IDENTIFIER=systemd and
+// SYSLOG_PID=1 (no _PID: a kernel-log line has no sender credentials).
+var ManagerStartMatches = []string{"SYSLOG_IDENTIFIER=systemd"}
 
 // ManagerStartFields are the fields ParseManagerStart reads.
-var ManagerStartFields = []string{"MESSAGE", "__REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID"}
+var ManagerStartFields = []string{"MESSAGE", "__REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID", "_PID", "SYSLOG_PID"}
 
 var managerStartRE = regexp.MustCompile(`^systemd ([0-9][0-9A-Za-z.~+_-]*) running in system mode`)
 
 // ParseManagerStart reads a system manager's start-up line; other entries are ErrNotEntry.
 func ParseManagerStart(f Fields) (ManagerStart, error) {
+	if f["_PID"] != "1" && f["SYSLOG_PID"] != "1" {
+		return ManagerStart{}, ErrNotEntry // a user manager's, or a process that calls itself systemd
+	}
 	m := f["MESSAGE"]
 	if len(m) > 4096 {
 		return ManagerStart{}, ErrNotEntry

@@ -14,7 +14,7 @@ func TestParseManagerStart(t *testing.T) {
 		{"systemd-journald.service: Deactivated successfully.", ""},
 		{"systemd " + strings.Repeat("9", 5000) + " running in system mode", ""},
 	} {
-		m, err := ParseManagerStart(Fields{"MESSAGE": c.msg, "_HOSTNAME": "h", "_MACHINE_ID": "m", "__REALTIME_TIMESTAMP": "1764680000000000"})
+		m, err := ParseManagerStart(Fields{"MESSAGE": c.msg, "_HOSTNAME": "h", "_MACHINE_ID": "m", "__REALTIME_TIMESTAMP": "1764680000000000", "SYSLOG_PID": "1", "_TRANSPORT": "kernel"})
 		if c.want == "" {
 			if err == nil {
 				t.Errorf("%q: parsed as %+v", c.msg, m)
@@ -24,6 +24,9 @@ func TestParseManagerStart(t *testing.T) {
 		if err != nil || m.Version != c.want || m.Host != (Host{"h", "m"}) || m.Time.IsZero() {
 			t.Errorf("%q: %+v %v", c.msg, m, err)
 		}
+	}
+	if _, err := ParseManagerStart(Fields{"MESSAGE": "systemd 252.39-1 running in system mode (+PAM)", "SYSLOG_PID": "812"}); err == nil {
+		t.Error("not pid 1's line")
 	}
 }
 

@@ -9,7 +9,8 @@
 #           user-runtime-dir@ needs the system bus, user@.service's PAM stack pam_systemd.so) — the real-systemd
 #           e2e; mmdebstrap (the Debian 13 root whose systemd 257 the version scenarios boot, and the guest's
 #           root); qemu-system-x86 and e2fsprogs (a guest whose PID 1 is systemd, from an ext4 image made with
-#           mkfs.ext4 -d: kills tied by pid on a host without systemd-coredump). A minimal
+#           mkfs.ext4 -d: kills tied by pid on a host without systemd-coredump); systemd-journal-remote (the
+#           fleet test stores each bed's journal as a journal-remote server does). A minimal
 #           Debian 12 root (scripts/fresh-root.sh) has none of these; that is how each was found.
 #
 # On a host booted with systemd (PID 1 is systemd: a user's server) the real-systemd tests do not run
@@ -19,7 +20,7 @@
 # test bed sets its own while it runs.
 set -euo pipefail
 pkgs=(gcc pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd libseccomp2 util-linux)
-e2e_pkgs=(gcc-multilib systemd-coredump libdw1 auditd ncat zstd bc dbus libpam-systemd mmdebstrap qemu-system-x86 e2fsprogs)
+e2e_pkgs=(gcc-multilib systemd-coredump libdw1 auditd ncat zstd bc dbus libpam-systemd mmdebstrap qemu-system-x86 e2fsprogs systemd-journal-remote)
 if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] || [ -d /run/systemd/system ]; then
   echo "setup: this host is booted with systemd: not installing the real-systemd tests' packages (${e2e_pkgs[*]}); those tests skip here — run them with scripts/fresh-root.sh on a machine that is not booted with systemd" >&2
 else

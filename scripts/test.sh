@@ -44,7 +44,9 @@ for f in $(grep -l '^func Fuzz' $(git ls-files '*_test.go')); do
 done
 
 echo "== go test"
-go test -count=1 ./...
+# The e2e suites leave each bed's journal and unit files here, for the fleet test at the end.
+bundle=$(mktemp -d /var/tmp/sysdiag-fleet.XXXXXX); cleanup+=("$bundle")
+SYSDIAG_E2E_BUNDLE="$bundle" go test -count=1 ./...
 
 # The version-dependent scenarios and the no-coredump ones again, on a second real systemd: Debian 13's
 # 257, booted from a trixie root made anew here (about 15 s; nothing cached). Only where the bed runs.
@@ -56,8 +58,10 @@ if [ "$(id -u)" = 0 ] && [ "$(cat /proc/1/comm)" != systemd ] && [ ! -d /run/sys
   # Debian 13 leaves journald's audit socket off: records then reach the journal only as kernel-log lines,
   # which the kernel rate-limits (10 per 5 s): the scenarios' kills in one second lose records. Turn it on.
   chroot "$trixie/root" systemctl enable --quiet systemd-journald-audit.socket
-  SYSDIAG_E2E_ROOT="$trixie/root" go test -count=1 -v -run 'TestVersion|TestWhyWithoutSystemdCoredump' ./internal/e2e |
+  SYSDIAG_E2E_ROOT="$trixie/root" SYSDIAG_E2E_BUNDLE="$bundle" go test -count=1 -v -run 'TestVersion|TestWhyWithoutSystemdCoredump|TestZZZFleetBundle' ./internal/e2e |
     grep -E '^(e2e:|--- |ok|FAIL|PASS)|_test.go:'
+  echo "== postmortem over a fleet: both beds' journals in one journal-remote directory (252 and 257)"
+  SYSDIAG_E2E_FLEET="$bundle" go test -count=1 -v -run TestFleet ./internal/e2e/fleet | grep -E '^(--- |ok|FAIL|PASS)|_test.go:'
 else
   echo "== e2e on systemd 257: not run (needs root on a host not booted with systemd, like the rest of the e2e)"
 fi

@@ -372,16 +372,7 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "HOST\tUNIT\tKILLS\tCALLS\tSMALLEST GROUP\tFIX")
 		for _, h := range pm.Hosts {
-			host := h.Host
-			if host == "" {
-				host = "-"
-			}
-			if id := h.MachineID; id != "" { // hostnames repeat in fleets; machine ids do not
-				host += "/" + id[:min(8, len(id))]
-			}
-			if h.SystemdVersion != "" {
-				host += " (" + h.SystemdVersion + ")"
-			}
+			host := hostText(h)
 			for _, u := range h.Units {
 				var calls, groups []string
 				for _, c := range u.Calls {
@@ -412,6 +403,12 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 			}
 		}
 		tw.Flush()
+		if len(pm.Hosts) > 1 || pm.Hosts[0].Host != "" || pm.Hosts[0].MachineID != "" {
+			fmt.Fprintln(bw)
+			for _, h := range pm.Hosts { // each host's groups are its own systemd's: say whose
+				fmt.Fprintf(bw, "%s: groups of %s\n", clean(hostText(h)), clean(h.Units[0].TableNote))
+			}
+		}
 		for _, h := range pm.Hosts {
 			for _, u := range h.Units {
 				if u.Fix == nil {
@@ -449,6 +446,19 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 		}
 	}
 	return bw.err
+}
+
+// hostText names a host in one word: hostname, and the start of its machine id where the journal names
+// one (hostnames repeat in fleets; machine ids do not); "-" for this host.
+func hostText(h diagnose.HostReport) string {
+	host := h.Host
+	if host == "" {
+		host = "-"
+	}
+	if id := h.MachineID; id != "" {
+		host += "/" + id[:min(8, len(id))]
+	}
+	return host
 }
 
 func lastLine(s string) string {

@@ -61,14 +61,14 @@ type CallCount struct {
 // Silent is a unit that failed in the window (an exit code, no signal) whose filter answers denied calls
 // with an errno: such denials leave no record, so the deploy is not clean just because nothing was killed.
 type Silent struct {
-	Host      string `json:"host,omitempty"`
-	MachineID string `json:"machine_id,omitempty"`
-	Unit    string   `json:"unit"`
-	User    bool     `json:"user,omitempty"`
-	Result  string   `json:"result"`
-	Errno   string   `json:"errno"`
-	Errnos  []string `json:"errno_entries,omitempty"` // deny entries with their own :ERRNO
-	Explain string   `json:"explain"`
+	Host      string   `json:"host,omitempty"`
+	MachineID string   `json:"machine_id,omitempty"`
+	Unit      string   `json:"unit"`
+	User      bool     `json:"user,omitempty"`
+	Result    string   `json:"result"`
+	Errno     string   `json:"errno"`
+	Errnos    []string `json:"errno_entries,omitempty"` // deny entries with their own :ERRNO
+	Explain   string   `json:"explain"`
 }
 
 // UnitKey names a unit on a host.

@@ -62,7 +62,9 @@ type recordKey struct {
 	pid    int
 }
 
-func keyOf(serial uint64, t time.Time, pid int) recordKey { return recordKey{serial, t.UnixMilli(), pid} }
+func keyOf(serial uint64, t time.Time, pid int) recordKey {
+	return recordKey{serial, t.UnixMilli(), pid}
+}
 
 // Merge joins records and coredumps into violations, oldest first. The same record read from several
 // sources (same node, serial and millisecond) is one violation; a SIGSYS coredump joins the kill record

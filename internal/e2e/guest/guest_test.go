@@ -186,6 +186,29 @@ func TestGuestWithoutSystemdCoredump(t *testing.T) {
 	}
 	t.Logf("why-quiet: %s", quiet.Notes[0])
 
+	// The journal read as files: the host is named by the entries' machine id, and its systemd by PID 1's
+	// start-up line.
+	var pm struct {
+		Hosts []struct {
+			MachineID      string `json:"machine_id"`
+			SystemdVersion string `json:"systemd_version"`
+			Units          []struct {
+				Unit string `json:"unit"`
+			} `json:"units"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal([]byte(sec["postmortem-dir"]), &pm); err != nil {
+		t.Fatalf("postmortem --journal-dir: %v\n%s", err, sec["postmortem-dir"])
+	}
+	_, want, _ := strings.Cut(sec["facts"], "systemd systemd ")
+	want, _, _ = strings.Cut(want, "\n")
+	want = strings.Trim(strings.TrimPrefix(want, strings.Fields(want)[0]), " ()")
+	if len(pm.Hosts) != 1 || pm.Hosts[0].MachineID != strings.TrimSpace(sec["machine-id"]) || pm.Hosts[0].SystemdVersion != want {
+		t.Errorf("postmortem --journal-dir: want one host, machine %q, systemd %q: %+v\nthe start-up line:\n%s", strings.TrimSpace(sec["machine-id"]), want, pm.Hosts, sec["manager-start"])
+	} else {
+		t.Logf("postmortem --journal-dir: host %s, systemd %s from its journal, %d units", pm.Hosts[0].MachineID, pm.Hosts[0].SystemdVersion, len(pm.Hosts[0].Units))
+	}
+
 	c, d := tied("why-c", "main-pid"), tied("why-d", "main-pid")
 	if c.Violations[0].PID == d.Violations[0].PID {
 		t.Errorf("two units, one pid: %d", c.Violations[0].PID)

@@ -37,6 +37,7 @@ section e2e-suite
 (cd $B && ./e2e.test -test.count=1 2>&1; echo "rc=$?")
 section state-after
 state
+section scenario
 
 unit g-main.service "$B/probe fchown"
 # A child that writes to stdout (journald takes each stream line's _PID from the writer's credentials,
@@ -99,4 +100,14 @@ section why-c
 $B/sysdiag why g-c.service --json
 section why-d
 $B/sysdiag why g-d.service --json
+# The journal read as files (as a journal-remote server's would be): its host and systemd come from the
+# entries themselves — _MACHINE_ID, and PID 1's start-up line, which it logs to the kernel log at boot.
+J=/var/log/journal
+[ -d "$J/$(cat /etc/machine-id)" ] || J=/run/log/journal
+section manager-start
+journalctl -q --no-pager -b SYSLOG_IDENTIFIER=systemd -o export | grep -a -E '^(MESSAGE=systemd .* running in|_TRANSPORT|SYSLOG_PID|_PID)=?' | grep -a -A3 -B3 'running in system mode' | head -12
+section postmortem-dir
+$B/sysdiag postmortem --journal-dir "$J" --json --fail-on never
+section machine-id
+cat /etc/machine-id
 section end
