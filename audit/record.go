@@ -48,13 +48,13 @@ const Unset = ^uint32(0)
 
 // Record is one SECCOMP audit record, every field decoded, raw values kept beside names.
 type Record struct {
-	Source string    // where it was read: "audit.log", "kmsg", "journal-audit", "journal-kernel", "netlink"
-	Node   string    // node= prefix of remote logging, or the _HOSTNAME of another host's journal; "" if none
+	Source string // where it was read: "audit.log", "kmsg", "journal-audit", "journal-kernel", "netlink"
+	Node   string // node= prefix of remote logging, or the _HOSTNAME of another host's journal; "" if none
 	// Machine is the _MACHINE_ID of the journal entry that carried the record, when the journal holds
 	// other hosts' entries (systemd-journal-remote's, copies); "" otherwise.
 	Machine string
-	Time   time.Time // the record's own timestamp (millisecond resolution), UTC
-	Serial uint64    // audit serial (the number after ':' in audit(…)); 0 when the source has none
+	Time    time.Time // the record's own timestamp (millisecond resolution), UTC
+	Serial  uint64    // audit serial (the number after ':' in audit(…)); 0 when the source has none
 
 	AUID, UID, GID, Ses uint32 // Unset (4294967295) when unset
 	Subj                string // LSM context, "" if none
