@@ -230,6 +230,10 @@ func (f *Filter) newlyAllowed(after *Filter) []string {
 	return out
 }
 
+// SecurityRowSet reports whether `systemd-analyze security` shows group's SystemCallFilter row as set
+// (badness 0: the filter denies the whole group), the way its own parser and loader see the unit.
+func (f *Filter) SecurityRowSet(group string) bool { return rowBadness(f, group) == 0 }
+
 // rowBadness is analyze-security.c's assess_system_call_filter() for one group's row.
 func rowBadness(f *Filter, group string) int {
 	g, ok := f.Table.Group(group)

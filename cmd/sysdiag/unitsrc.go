@@ -132,7 +132,11 @@ func loadUnitOffline(root, name string, user bool) (*diagnose.Unit, error) {
 
 // loadUnitOfflineHome is loadUnitOffline for a user unit of the user whose home is home.
 func loadUnitOfflineHome(root, name string, user bool, home string) (*diagnose.Unit, error) {
-	fsys := os.DirFS(root)
+	fsys, err := unitfile.OpenRoot(root) // links resolve inside the tree, as systemd's --root= does
+	if err != nil {
+		return nil, failureErr(err, "")
+	}
+	defer fsys.Close()
 	frag, dropins, err := unitfile.Find(fsys, name, user, home)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -175,7 +179,10 @@ func programsFinder(root string, own *diagnose.Unit) func(name string, user bool
 	if root == "" {
 		root = "/"
 	}
-	fsys := os.DirFS(root)
+	fsys, err := unitfile.OpenRoot(root)
+	if err != nil {
+		return func(string, bool) []string { return nil }
+	}
 	home := "/root"
 	if h, err := os.UserHomeDir(); err == nil && root == "/" {
 		home = h

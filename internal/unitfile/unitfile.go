@@ -106,11 +106,17 @@ func ReadAll(fsys fs.FS, files []string) ([]fixes.Assignment, error) {
 // SearchPaths are the unit directories of the system or user manager, highest priority first.
 func SearchPaths(user bool, home string) []string {
 	if user {
-		return []string{home + "/.config/systemd/user", "/etc/systemd/user", "/run/systemd/user",
-			"/usr/local/lib/systemd/user", "/usr/lib/systemd/user"}
+		// `systemd-analyze --user unit-paths` of 252 and 257, without the runtime directory's
+		// (/run/user/UID/systemd/{user.control,transient,generator*,user}): sysdiag does not know the uid here.
+		return []string{home + "/.config/systemd/user.control", home + "/.config/systemd/user", "/etc/xdg/systemd/user",
+			"/etc/systemd/user", "/run/systemd/user", home + "/.local/share/systemd/user", "/usr/local/share/systemd/user",
+			"/usr/share/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user"}
 	}
-	return []string{"/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
-		"/usr/lib/systemd/system", "/lib/systemd/system"}
+	// `systemd-analyze unit-paths` of 252 and 257 (Debian: split /lib included), highest priority first.
+	return []string{"/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+		"/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached", "/run/systemd/system",
+		"/run/systemd/system.attached", "/run/systemd/generator", "/usr/local/lib/systemd/system", "/lib/systemd/system",
+		"/usr/lib/systemd/system", "/run/systemd/generator.late"}
 }
 
 // ErrMasked says the unit is masked (its file links to /dev/null, or is empty): systemd refuses to load it.
