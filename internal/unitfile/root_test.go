@@ -26,7 +26,7 @@ func TestRootKeepsLinksInside(t *testing.T) {
 		}
 	}
 	mk("etc/hostname", "tree\n")
-	link("a/abs", "/etc/hostname")                   // absolute: the tree's /etc/hostname
+	link("a/abs", "/etc/hostname")                    // absolute: the tree's /etc/hostname
 	link("a/up", "../../../../../../../etc/hostname") // climbs past the top: stops there
 	link("a/host", "/etc/os-release")                 // the tree has none: not this machine's either
 	link("a/loop1", "loop2")
