@@ -56,7 +56,7 @@ flags, only those: logs and journals copied from other hosts work.`,
 	c.Flags().StringVar(&opts.syscall, "syscall", "", "only this syscall (name)")
 	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "systemd version whose @groups to show (default: the local systemd)")
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
-	opts.sources.register(c)
+	registerSources(c, &opts.sources)
 	return c
 }
 

@@ -59,7 +59,7 @@ something was (--fail-on never: 0 after printing). Nothing is written unless --w
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&opts.write, "write", false, "write each unit's drop-in (as why --write does)")
 	c.Flags().StringVar(&opts.failOn, "fail-on", "killed", "exit 4 when units were killed or failed silently (killed), or always 0 (never)")
-	opts.sources.register(c)
+	registerSources(c, &opts.sources)
 	_ = c.RegisterFlagCompletionFunc("unit", func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		return completeUnits(false, prefix), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -98,11 +98,11 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 
 	// 1. The evidence of the window, and what ties kills to units without a coredump (host: journal).
 	var jr journal.Querier
-	facts := evidence.Facts{ForeignPIDs: sf.localJournal() && !initialPIDNamespace()}
+	facts := evidence.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
 	units := &unitLoader{roots: roots, flag: opts.systemdVersion, local: thisHost()}
 	var failed []journal.UnitResult
-	if sf.wantsJournal() {
-		r, _, err := sf.openJournal()
+	if sf.WantsJournal() {
+		r, _, err := sf.OpenJournal()
 		if err != nil {
 			return failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
 		}
@@ -126,7 +126,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		}); err != nil {
 			return failureErr(err, "")
 		}
-		if !sf.localJournal() { // a journal of other hosts: each one's systemd, from its manager's start-up line
+		if !sf.LocalJournal() { // a journal of other hosts: each one's systemd, from its manager's start-up line
 			var starts []journal.ManagerStart
 			_ = r.Only(journal.ManagerStartFields...).Query(journal.ManagerStartMatches, time.Time{}, w.Until, func(f journal.Fields) error {
 				if m, err := journal.ParseManagerStart(f); err == nil {

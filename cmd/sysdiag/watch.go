@@ -21,6 +21,7 @@ import (
 	"github.com/sysdiag/sysdiag/internal/cgroup"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/sources"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -424,7 +425,7 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 			}()
 			return w.opts.auditLog, nil
 		} else {
-			errs = append(errs, w.opts.auditLog+": "+describe(err))
+			errs = append(errs, w.opts.auditLog+": "+sources.Describe(err))
 		}
 	}
 	return "", failureErr(fmt.Errorf("no source to follow: %s", strings.Join(errs, "; ")), "run as root")

@@ -63,7 +63,7 @@ or from the source flags. Nothing is written unless --write is given.`,
 	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "the unit's systemd version (default: the manager's, or the local systemd)")
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&opts.write, "write", false, "write the proposed drop-in (atomically; never over a file sysdiag did not write)")
-	opts.sources.register(c)
+	registerSources(c, &opts.sources)
 	return c
 }
 
@@ -134,7 +134,7 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	}
 	if len(res.Violations) == 0 {
 		hint := ""
-		if os.Geteuid() != 0 && opts.sources.wantsJournal() && !opts.sources.any() {
+		if os.Geteuid() != 0 && opts.sources.WantsJournal() && !opts.sources.Any() {
 			hint = "not root: the system journal and audit.log may be unreadable to you (run as root, or join the systemd-journal and adm groups)"
 		}
 		return notFoundErr(fmt.Errorf("no seccomp kill found for %s", name), hint)
@@ -175,12 +175,12 @@ func unitTable(flag, root string, u *diagnose.Unit, hostVersion string) (syscall
 // own journal entries or the unit's SIGSYS exit tie it (evidence.Attribute), never by time alone.
 func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf func(unit string, user bool) []string) (*diagnose.Evidence, error) {
 	ev := &diagnose.Evidence{}
-	useJournal := sf.wantsJournal()
+	useJournal := sf.WantsJournal()
 	var cores []journal.Coredump
 	var invs []journal.Invocation
 	var jr journal.Querier
 	if useJournal {
-		r, _, err := sf.openJournal()
+		r, _, err := sf.OpenJournal()
 		jr = r
 		if err != nil {
 			return nil, failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
@@ -225,7 +225,7 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 
 	// What ties a kill to the unit without a coredump: the unit's runs, its processes' own entries, and
 	// every unit's SIGSYS exits in the window (to tell two units' kills of the same second apart).
-	facts := evidence.Facts{ForeignPIDs: sf.localJournal() && !initialPIDNamespace()}
+	facts := evidence.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
 	programs := programsOf(u.Name, u.User)
 	facts.Runs = plan.Runs(u, programs)
 	if jr != nil {
@@ -241,24 +241,16 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 			return nil, failureErr(err, "")
 		}
 		facts.Processes = journal.Processes(entries)
-		others := map[string]*evidence.Run{}
+		var exits []journal.UnitExit // every other unit's SIGSYS exits: to tell two units' kills of one second apart
 		if err := jr.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, w.Since.Add(-time.Second), w.Until, func(f journal.Fields) error {
-			e, err := journal.ParseUnitExit(f)
-			if err != nil || !e.Killed() || (e.Unit == u.Name && e.User == u.User) {
-				return nil
+			if e, err := journal.ParseUnitExit(f); err == nil && e.Killed() && (e.Unit != u.Name || e.User != u.User) {
+				exits = append(exits, e)
 			}
-			k := fmt.Sprintf("%s/%v/%s", e.Unit, e.User, e.InvocationID)
-			if others[k] == nil {
-				others[k] = &evidence.Run{Unit: e.Unit, User: e.User, Invocation: e.InvocationID, Programs: programsOf(e.Unit, e.User)}
-			}
-			others[k].Exits = append(others[k].Exits, e.Time)
 			return nil
 		}); err != nil {
 			return nil, failureErr(err, "")
 		}
-		for _, r := range others {
-			facts.Runs = append(facts.Runs, *r)
-		}
+		facts.Runs = append(facts.Runs, evidence.RunsOf(exits, func(_ journal.Host, unit string, user bool) []string { return programsOf(unit, user) })...)
 	}
 
 	var all []evidence.Violation

@@ -1,0 +1,304 @@
+// Package sources plans and reads the evidence of a window: the audit logs, kernel logs and journals a
+// command was pointed at (or the host's defaults), each read in its own order at once and merged by time
+// into violations (internal/evidence), with a report of what each source gave. It is the one place the
+// evidence commands read the host's logs.
+package sources
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/journal"
+)
+
+// Plan is the evidence sources a command reads. With none given, the host's defaults are read:
+// /var/log/audit/audit.log, /dev/kmsg and the local journal.
+type Plan struct {
+	AuditLogs    []string // files or globs; a live log brings its rotations
+	JournalDirs  []string // journalctl -D, repeatable (systemd-journal-remote's directory of several hosts)
+	JournalFiles []string // journalctl --file
+	Kmsg         []string // dmesg text
+	Exports      []string // journalctl -o export text
+}
+
+// Any reports whether any source was named (else the host's defaults are read).
+func (s *Plan) Any() bool {
+	return len(s.AuditLogs) > 0 || len(s.JournalDirs) > 0 || len(s.JournalFiles) > 0 || len(s.Kmsg) > 0 || len(s.Exports) > 0
+}
+
+// WantsJournal reports whether a journal is among the sources.
+func (s *Plan) WantsJournal() bool {
+	return !s.Any() || len(s.JournalDirs) > 0 || len(s.JournalFiles) > 0 || len(s.Exports) > 0
+}
+
+// LocalJournal reports whether the journal read is this host's own (not a copy in files, a directory or
+// export text).
+func (s *Plan) LocalJournal() bool {
+	return !s.Any()
+}
+
+// OpenJournal opens the journal the plan names: exported text, directories, files, or the local one.
+func (s *Plan) OpenJournal() (journal.Querier, string, error) {
+	if len(s.Exports) > 0 {
+		m, err := journal.LoadExport(s.Exports...)
+		return m, "journal export " + strings.Join(s.Exports, ", "), err
+	}
+	src := journal.Source{Dirs: s.JournalDirs, Files: s.JournalFiles}
+	r, err := journal.Open(src)
+	if err != nil {
+		return nil, src.String(), err
+	}
+	return r, src.String(), nil
+}
+
+// Report says what one source gave.
+type Report = diagnose.SourceReport
+
+// BadInputError is a source the user named wrongly (a glob that matches nothing, say): a usage error.
+type BadInputError struct{ Err error }
+
+func (e *BadInputError) Error() string { return e.Err.Error() }
+func (e *BadInputError) Unwrap() error { return e.Err }
+
+const (
+	DefaultAuditLog = "/var/log/audit/audit.log"
+	// Slack widens journal queries: an entry is written a little after the record it carries (journald
+	// receives it within milliseconds; seconds on a loaded host). Wider costs: a SystemCallLog= flood
+	// puts 100 000 records a second into the journal.
+	Slack = 10 * time.Second
+)
+
+// source is one stream of records, in its own (time) order.
+type source struct {
+	rep *Report
+	run func(add func(audit.Record) error) error
+}
+
+// Collect reads every source for window w — the one place the evidence commands touch the host — and
+// hands the violations to emit, oldest first. The sources are read at once, each in its own order, and
+// merged by time, so memory holds the window's coredumps and a few seconds of records, however many
+// records the window has. jr is a journal the caller opened (nil: collect opens the one the flags name);
+// extra are coredumps the caller already has.
+func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Coredump, emit func(evidence.Violation) error) ([]Report, error) {
+	defaults := !sf.Any()
+	var srcs []source
+	var reps []*Report
+	add := func(rep *Report, run func(add func(audit.Record) error) error) {
+		reps = append(reps, rep)
+		srcs = append(srcs, source{rep, run})
+	}
+	inWindow := func(add func(audit.Record) error) func(audit.Record) error {
+		return func(r audit.Record) error {
+			if !w.Contains(r.Time) {
+				return nil
+			}
+			return add(r)
+		}
+	}
+
+	logs := sf.AuditLogs
+	if defaults {
+		logs = []string{DefaultAuditLog}
+	}
+	if len(logs) > 0 {
+		files, err := audit.LogFiles(logs)
+		if err != nil {
+			return nil, &BadInputError{err}
+		}
+		for _, f := range files {
+			rep := &Report{Name: "audit.log", Path: f, Default: defaults}
+			add(rep, func(fn func(audit.Record) error) error {
+				st, err := audit.ReadLogFile(f, w, fn)
+				rep.Records, rep.Malformed, rep.TooLong = st.Records, st.Malformed, st.TooLong
+				return err
+			})
+		}
+	}
+	for _, k := range sf.Kmsg {
+		rep := &Report{Name: "kmsg", Path: k}
+		add(rep, func(fn func(audit.Record) error) error {
+			st, err := audit.ReadKmsgFile(k, w, fn)
+			rep.Records, rep.Malformed, rep.TooLong = st.Records, st.Malformed, st.TooLong
+			return err
+		})
+	}
+	if defaults {
+		rep := &Report{Name: "kmsg", Path: "/dev/kmsg", Default: true}
+		add(rep, func(fn func(audit.Record) error) error {
+			st, err := audit.ReadDevKmsg(w, fn)
+			rep.Records, rep.Malformed = st.Records, st.Malformed
+			return err
+		})
+	}
+
+	cores := append([]journal.Coredump(nil), extra...)
+	var info evidence.CoreInfo
+	if sf.WantsJournal() {
+		rep := &Report{Name: "journal", Default: defaults}
+		reps = append(reps, rep)
+		r, name, err := jr, "the journal", error(nil)
+		if r == nil {
+			r, name, err = sf.OpenJournal()
+			if err == nil {
+				defer r.Close()
+			}
+		}
+		rep.Path = name
+		since, until := w.Since, w.Until
+		if !since.IsZero() {
+			since = since.Add(-Slack)
+		}
+		if !until.IsZero() {
+			until = until.Add(Slack)
+		}
+		if err == nil {
+			err = r.Query([]string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_SIGNAL=31"}, since, until, func(f journal.Fields) error {
+				if c, err := journal.ParseCoredump(f); err == nil {
+					cores = append(cores, c) // COREDUMP_TIMESTAMP is truncated to the second: the merge decides
+				} else {
+					rep.Malformed++
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			rep.Error = Describe(err)
+		} else {
+			// The audit and kernel transports: each its own stream, so each its own journal handle.
+			for _, q := range [][]string{{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, {"_TRANSPORT=kernel"}} {
+				q := q
+				srcs = append(srcs, source{rep, func(fn func(audit.Record) error) error {
+					jq, _, err := sf.OpenJournal()
+					if err != nil {
+						return err
+					}
+					defer jq.Close()
+					return jq.Only("_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID").
+						Query(q, since, until, func(f journal.Fields) error {
+							if f["_TRANSPORT"] == "kernel" && !strings.Contains(f["MESSAGE"], "type=1326 audit(") {
+								return nil
+							}
+							r, err := audit.FromJournal(f)
+							if err != nil {
+								if !errors.Is(err, audit.ErrNotSeccomp) {
+									countMalformed(rep)
+								}
+								return nil
+							}
+							// Another host's journal (journal-remote's, a copy): the record is its host's.
+							r.Node, r.Machine = f["_HOSTNAME"], f["_MACHINE_ID"]
+							countRecord(rep)
+							if err := fn(r); err == audit.ErrStop {
+								return journal.ErrStop
+							} else {
+								return err
+							}
+						})
+				}})
+			}
+		}
+	}
+	// A core file is read only for a coredump without a record, and only when the journal is this host's:
+	// a copied journal's COREDUMP_FILENAME names a file on another host.
+	if sf.LocalJournal() {
+		info = func(c *journal.Coredump) (journal.SigInfo, bool) {
+			si, err := journal.ReadCoreSigInfo(c.Filename)
+			return si, err == nil
+		}
+	}
+
+	// Every source at once; their records merged by time into the Merger.
+	// Coredumps were read with slack around the window: only violations in it go on (a coredump's own
+	// time is truncated to the second).
+	m := evidence.NewMerger(evidence.UniqueCores(cores), info, func(v evidence.Violation) error {
+		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
+			return nil
+		}
+		return emit(v)
+	})
+	chans := make([]chan audit.Record, len(srcs))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		ch := make(chan audit.Record, 256)
+		chans[i] = ch
+		wg.Add(1)
+		go func(s source) {
+			defer wg.Done()
+			defer close(ch)
+			err := s.run(inWindow(func(r audit.Record) error {
+				select {
+				case ch <- r:
+					return nil
+				case <-done:
+					return audit.ErrStop
+				}
+			}))
+			if err != nil {
+				setError(s.rep, Describe(err))
+			}
+		}(s)
+	}
+	heads := make([]*audit.Record, len(chans))
+	next := func(i int) {
+		if r, ok := <-chans[i]; ok {
+			heads[i] = &r
+		} else {
+			heads[i] = nil
+		}
+	}
+	for i := range chans {
+		next(i)
+	}
+	var emitErr error
+	for emitErr == nil {
+		best := -1
+		for i, h := range heads {
+			if h != nil && (best < 0 || h.Time.Before(heads[best].Time)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		emitErr = m.Add(*heads[best])
+		next(best)
+	}
+	if emitErr == nil {
+		emitErr = m.Flush()
+	}
+	close(done)
+	for _, ch := range chans { // let every source end
+		for range ch {
+		}
+	}
+	wg.Wait()
+	out := make([]Report, len(reps))
+	for i, r := range reps {
+		out[i] = *r
+	}
+	return out, emitErr
+}
+
+var repMu sync.Mutex
+
+func countRecord(r *Report)          { repMu.Lock(); r.Records++; repMu.Unlock() }
+func countMalformed(r *Report)       { repMu.Lock(); r.Malformed++; repMu.Unlock() }
+func setError(r *Report, msg string) { repMu.Lock(); r.Error = msg; repMu.Unlock() }
+
+// Describe turns a read error into the words a person needs.
+func Describe(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, fs.ErrNotExist):
+		return "not found"
+	}
+	return err.Error()
+}

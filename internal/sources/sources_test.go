@@ -1,0 +1,44 @@
+package sources
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+)
+
+// One real kill (Debian 12, systemd 252: ~@chown kills fchown) as journald's audit transport, its kernel
+// transport and dmesg saw it: read at once and merged, it is one violation with three sources, and — a
+// copied journal being another host's — with that host's hostname and machine id.
+func TestCollectMergesOneKillFromThreeSources(t *testing.T) {
+	td := "../../audit/testdata/debian12-systemd252-x86_64-deny-fchown"
+	p := &Plan{Exports: []string{td + ".journal-audit.export", td + ".journal-kernel.export"}, Kmsg: []string{td + ".dmesg.txt"}}
+	var vs []evidence.Violation
+	reps, err := Collect(p, audit.Window{}, nil, nil, func(v evidence.Violation) error { vs = append(vs, v); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 {
+		t.Fatalf("want one violation, got %d: %+v", len(vs), vs)
+	}
+	v := vs[0]
+	if v.Name != "fchown" || !v.Action.IsKill() || strings.Join(v.Sources, ",") != "journal-audit,journal-kernel,kmsg" {
+		t.Errorf("%s %s %v", v.Name, v.Action, v.Sources)
+	}
+	if v.Node != "vm" || v.Machine != "3d1219c7c4c5404aaa1f6d2a48adfda4" {
+		t.Errorf("host %q %q, want the copied journal's", v.Node, v.Machine)
+	}
+	for _, r := range reps {
+		if r.Error != "" {
+			t.Errorf("%s %s: %s", r.Name, r.Path, r.Error)
+		}
+	}
+}
+
+func TestCollectBadGlob(t *testing.T) {
+	_, err := Collect(&Plan{AuditLogs: []string{"/nonexistent/dir/*.log"}}, audit.Window{}, nil, nil, func(evidence.Violation) error { return nil })
+	if _, ok := err.(*BadInputError); !ok {
+		t.Errorf("a glob matching nothing: %v, want a BadInputError", err)
+	}
+}
