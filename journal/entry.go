@@ -409,13 +409,31 @@ type ManagerStart struct {
 	Host    Host
 }
 
-// ManagerStartMatches select the start-up lines in a journal. PID 1 logs its line before journald runs,
-// to the kernel log; journald imports it later with _TRANSPORT=kernel, SYSLOG_IDENTIFIER=systemd and
-// SYSLOG_PID=1 (no _PID: a kernel-log line has no sender credentials).
-var ManagerStartMatches = []string{"SYSLOG_IDENTIFIER=systemd"}
+// managerStartQueries select the start-up lines in a journal, each query small on a big journal. PID 1
+// logs its line at boot before journald runs, to the kernel log, which journald imports later with
+// _TRANSPORT=kernel, SYSLOG_IDENTIFIER=systemd and SYSLOG_PID=1 (no _PID: a kernel-log line has no
+// sender credentials); after a daemon-reexec (a package upgrade) it logs it to the journal, from
+// log_execution_mode() in src/core/main.c (the same function from v245 to v261).
+var managerStartQueries = [][]string{{"_TRANSPORT=kernel", "SYSLOG_IDENTIFIER=systemd"}, {"CODE_FUNC=log_execution_mode"}}
 
 // ManagerStartFields are the fields ParseManagerStart reads.
 var ManagerStartFields = []string{"MESSAGE", "__REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID", "_PID", "SYSLOG_PID"}
+
+// ManagerStarts reads the system managers' start-up lines up to until (zero: all), oldest first per query.
+func ManagerStarts(q Querier, until time.Time) ([]ManagerStart, error) {
+	var out []ManagerStart
+	for _, m := range managerStartQueries {
+		if err := q.Only(ManagerStartFields...).Query(m, time.Time{}, until, func(f Fields) error {
+			if s, err := ParseManagerStart(f); err == nil {
+				out = append(out, s)
+			}
+			return nil
+		}); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
 
 var managerStartRE = regexp.MustCompile(`^systemd ([0-9][0-9A-Za-z.~+_-]*) running in system mode`)
 

@@ -74,7 +74,7 @@ func (r *Reader) Query(matches []string, since, until time.Time, fn func(Fields)
 		}
 	}
 	var err error
-	if since.IsZero() {
+	if since.IsZero() || since.UnixMicro() <= 0 { // before 1970 (--since @0 widened by a slack): from the start, not a wrapped seek past the end
 		err = r.j.SeekHead()
 	} else {
 		err = r.j.SeekRealtimeUsec(uint64(since.UnixMicro()))

@@ -127,13 +127,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 			return failureErr(err, "")
 		}
 		if !sf.LocalJournal() { // a journal of other hosts: each one's systemd, from its manager's start-up line
-			var starts []journal.ManagerStart
-			_ = r.Only(journal.ManagerStartFields...).Query(journal.ManagerStartMatches, time.Time{}, w.Until, func(f journal.Fields) error {
-				if m, err := journal.ParseManagerStart(f); err == nil {
-					starts = append(starts, m)
-				}
-				return nil
-			})
+			starts, _ := journal.ManagerStarts(r, w.Until) // none read: each host's tree or the flag decides
 			units.versions = diagnose.ManagerVersions(starts)
 		}
 	}

@@ -30,10 +30,11 @@ type watchOptions struct {
 	unit, syscall  string
 	action         string
 	since          string
-	root           string
+	roots          []string // "DIR" every host, or "HOST=DIR" (hostname or machine id)
 	systemdVersion string
 	source         string
 	auditLog       string
+	journalDirs    []string // a fleet's journals (systemd-journal-remote's directory), followed as they grow
 	json           bool
 }
 
@@ -49,10 +50,16 @@ are folded into a count; Ctrl-C (or SIGTERM) prints a summary per unit.
 Sources, in order of preference (--source auto): the audit netlink multicast group (read-only, next to a
 running auditd; needs CAP_AUDIT_READ), journald's audit transport, then /var/log/audit/audit.log (surviving
 rotation). The one in use is named on stderr. A process is attributed to its unit from its cgroup the
-moment its record arrives (it is still alive while its core is dumped).`,
+moment its record arrives (it is still alive while its core is dumped).
+
+With --journal-dir (repeatable), watch follows those journals instead — a systemd-journal-remote server's
+/var/log/journal/remote, appended to as hosts send: each violation comes with its host (hostname and
+machine id), its unit from that host's coredump entry, that host's systemd version (from its journal),
+and, where --root HOST=DIR gives a copy of its unit files, its line and fix.`,
 		Example: `  $ sysdiag watch
   $ sysdiag watch --unit 'nginx*' --json
-  $ sysdiag watch --action all --since "5 min ago"`,
+  $ sysdiag watch --action all --since "5 min ago"
+  $ sysdiag watch --journal-dir /var/log/journal/remote --root web1=/srv/trees/web1`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,7 +71,8 @@ moment its record arrives (it is still alive while its core is dumped).`,
 	c.Flags().StringVar(&opts.syscall, "syscall", "", "only this syscall (name)")
 	c.Flags().StringVar(&opts.action, "action", "kill", "which records: kill, log (SystemCallLog=) or all")
 	c.Flags().StringVarP(&opts.since, "since", "S", "", "first replay violations since this time from the journal, then follow")
-	c.Flags().StringVar(&opts.root, "root", "", "read unit files under this directory instead of asking the manager")
+	c.Flags().StringArrayVar(&opts.roots, "root", nil, "read unit files under this directory instead of asking the manager; HOST=DIR for one host's (hostname or machine id), repeatable")
+	c.Flags().StringArrayVar(&opts.journalDirs, "journal-dir", nil, "follow the journals in this directory (a fleet's, from systemd-journal-remote; repeatable) instead of this host's sources")
 	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "systemd version of the units (default: the local systemd)")
 	c.Flags().StringVar(&opts.source, "source", "auto", "where to follow records: auto, netlink, journal or audit-log")
 	c.Flags().StringVar(&opts.auditLog, "audit-log", defaultAuditLog, "the log --source audit-log follows")
@@ -99,15 +107,18 @@ type lostJSON struct {
 }
 
 type unitCount struct {
-	Unit     string         `json:"unit"`
-	UserUnit bool           `json:"user_unit"`
-	Syscalls map[string]int `json:"syscalls"`
-	Total    int            `json:"total"`
+	Host      string         `json:"host,omitempty"`
+	MachineID string         `json:"machine_id,omitempty"`
+	Unit      string         `json:"unit"`
+	UserUnit  bool           `json:"user_unit"`
+	Syscalls  map[string]int `json:"syscalls"`
+	Total     int            `json:"total"`
 }
 
 // foldKey is what repeats fold on: one unit's same call with the same action (a struct, not a joined
 // string: a delegated cgroup may be named "a|b.service").
 type foldKey struct {
+	host, machine string
 	unit          string
 	user          bool
 	syscall, arch string
@@ -127,6 +138,10 @@ type watcher struct {
 	lostU   int
 	host    syscalls.Arch
 	srcErr  error // why the followed source ended before ctx did (set before recs is closed)
+	// A fleet's journals (--journal-dir): the unit trees per host, the hosts' versions, this host.
+	roots    map[string]string
+	versions map[string]string
+	local    journal.Host
 
 	diag     chan diagJob // first violations of their kind, for the diagnosing worker
 	diagDone chan struct{}
@@ -158,8 +173,18 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	if err != nil {
 		return err
 	}
+	roots, err := parseRoots(opts.roots)
+	if err != nil {
+		return err
+	}
+	if len(opts.journalDirs) > 0 && opts.source != "auto" {
+		return usageErr(fmt.Errorf("--journal-dir and --source %s: --journal-dir is the source", opts.source), "")
+	}
 	w := &watcher{opts: opts, table: t, out: stdout, errw: stderr, seen: map[foldKey]int{}, filters: map[string]cachedFilter{},
-		host: syscalls.HostArch()}
+		host: syscalls.HostArch(), roots: roots, local: thisHost()}
+	if len(opts.journalDirs) > 0 {
+		w.versions = fleetVersions(journal.Source{Dirs: opts.journalDirs})
+	}
 	w.startDiagnosis()
 
 	if opts.since != "" {
@@ -168,7 +193,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 			return err
 		}
 		win.Until = time.Now()
-		if _, err := collect(&sourceFlags{}, win, nil, nil, func(v evidence.Violation) error {
+		if _, err := collect(&sourceFlags{JournalDirs: opts.journalDirs}, win, nil, nil, func(v evidence.Violation) error {
 			w.handle(v, cgroup.Unit{Name: v.Unit, User: v.UserUnit, Manager: v.Manager}, false)
 			return nil
 		}); err != nil {
@@ -182,9 +207,9 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 		w.drain()
 		return err
 	}
+	cores := w.followCoredumps(ctx)
 	w.emit(watchEvent{Type: "source", Source: name}, "sysdiag: watching "+name+" (Ctrl-C to stop)", true)
 	go w.watchLost(ctx)
-	cores := w.followCoredumps(ctx)
 	// The process was gone before its cgroup could be read: its coredump entry names the unit. One worker
 	// waits for each such kill in arrival order, each until its own deadline.
 	type waiting struct {
@@ -196,7 +221,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	if cores != nil {
 		go func() {
 			for p := range pending {
-				p.s.unit = cores.wait(p.s.rec.PID, time.Until(p.deadline))
+				p.s.unit = cores.wait(p.s.rec.Machine, p.s.rec.PID, time.Until(p.deadline))
 				select {
 				case late <- p.s:
 				case <-ctx.Done():
@@ -239,33 +264,45 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 // coreUnits maps the pids of new SIGSYS coredumps to their units.
 type coreUnits struct {
 	mu sync.Mutex
-	m  map[int]cgroup.Unit
+	m  map[corePID]cgroup.Unit
 }
 
-func (c *coreUnits) wait(pid int, d time.Duration) cgroup.Unit {
+// corePID is a process of a host (machine id; "" this host).
+type corePID struct {
+	machine string
+	pid     int
+}
+
+func (c *coreUnits) wait(machine string, pid int, d time.Duration) cgroup.Unit {
 	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	for {
+		// Looked up at least once: in a burst, a kill queued behind others may reach the worker after its
+		// deadline, when its coredump entry is long there.
 		c.mu.Lock()
-		u, ok := c.m[pid]
+		u, ok := c.m[corePID{machine, pid}]
 		c.mu.Unlock()
-		if ok {
+		if ok || !time.Now().Before(deadline) {
 			return u
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return cgroup.Unit{}
 }
 
 // followCoredumps follows systemd-coredump's journal entries (nil when the journal cannot be read).
 func (w *watcher) followCoredumps(ctx context.Context) *coreUnits {
-	r, err := journal.Open(journal.Source{})
+	r, err := journal.Open(journal.Source{Dirs: w.opts.journalDirs})
 	if err != nil {
 		return nil
 	}
-	c := &coreUnits{m: map[int]cgroup.Unit{}}
+	c := &coreUnits{m: map[corePID]cgroup.Unit{}}
+	// At the end now, before "watching" is said: a coredump written after that is seen.
+	if err := r.Tail([]string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_SIGNAL=31"}); err != nil {
+		r.Close()
+		return nil
+	}
 	go func() {
 		defer r.Close()
-		_ = r.Follow(ctx, []string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_SIGNAL=31"}, func(f journal.Fields) error {
+		_ = r.FollowNext(ctx, func(f journal.Fields) error {
 			cd, err := journal.ParseCoredump(f)
 			if err != nil {
 				return nil
@@ -276,9 +313,9 @@ func (w *watcher) followCoredumps(ctx context.Context) *coreUnits {
 			}
 			c.mu.Lock()
 			if len(c.m) > 4096 {
-				c.m = map[int]cgroup.Unit{}
+				c.m = map[corePID]cgroup.Unit{}
 			}
-			c.m[cd.PID] = u
+			c.m[corePID{cd.Host.MachineID, cd.PID}] = u
 			c.mu.Unlock()
 			return nil
 		})
@@ -338,6 +375,33 @@ var (
 func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string, error) {
 	want := w.opts.source
 	var errs []string
+	if len(w.opts.journalDirs) > 0 { // a fleet's journals: no record is this host's to read a cgroup of
+		src := journal.Source{Dirs: w.opts.journalDirs}
+		r, err := journal.Open(src)
+		if err == nil {
+			err = r.Tail([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"})
+		}
+		if err != nil {
+			return "", failureErr(fmt.Errorf("cannot follow %s: %w", src, err), "")
+		}
+		go func() {
+			defer close(recs)
+			defer r.Close()
+			w.srcErr = r.FollowNext(ctx, func(f journal.Fields) error {
+				rec, err := audit.FromJournal(f)
+				if err != nil {
+					return nil
+				}
+				rec.Node, rec.Machine = f["_HOSTNAME"], f["_MACHINE_ID"]
+				select {
+				case recs <- sourced{rec, cgroup.Unit{}}:
+				case <-ctx.Done():
+				}
+				return nil
+			})
+		}()
+		return src.String() + " (a fleet's: each record is its host's)", nil
+	}
 	if want == "auto" || want == "netlink" {
 		c, err := audit.JoinMulticast(32 << 20)
 		if err == nil {
@@ -483,7 +547,7 @@ func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
 	if unit == "" {
 		unit = "unknown"
 	}
-	key := foldKey{unit, v.UserUnit, v.Name, v.Arch.String(), v.Action.String()}
+	key := foldKey{v.Node, v.Machine, unit, v.UserUnit, v.Name, v.Arch.String(), v.Action.String()}
 	w.mu.Lock()
 	w.seen[key]++
 	n := w.seen[key]
@@ -542,15 +606,30 @@ func (w *watcher) drain() {
 // explain prints one first violation of its kind: with the unit's line and the verified fix when diag.
 func (w *watcher) explain(j diagJob, diag bool) {
 	v, unit := j.v, j.unit
-	wv := diagnose.Finding{Violation: diagnose.ViolationOf(v, w.table)}
+	wv := diagnose.Finding{Violation: diagnose.ViolationOf(v, w.tableFor(v))}
 	ev := watchEvent{Type: "violation", Finding: &wv, Count: 1, DelayMS: j.delay}
-	line := fmt.Sprintf("%s  %s  %s (%s %d)  %s  %s", v.Time.Local().Format("15:04:05.000"), clean(unit), v.Name, v.Arch, v.Syscall,
+	who := clean(unit)
+	if v.Node != "" || v.Machine != "" {
+		who = clean(hostText(diagnose.HostReport{Host: v.Node, MachineID: v.Machine})) + "  " + who
+	}
+	f, ui, why := (*fixes.Filter)(nil), (*diagnose.Unit)(nil), ""
+	if diag {
+		f, ui, why = w.filterFor(v)
+		if f != nil {
+			wv.Groups = diagnose.GroupNames(v, f.Table) // the groups of the host's own systemd
+		}
+	}
+	line := fmt.Sprintf("%s  %s  %s (%s %d)  %s  %s", v.Time.Local().Format("15:04:05.000"), who, v.Name, v.Arch, v.Syscall,
 		firstOr(wv.Groups, "-"), v.Action)
 	if !diag {
 		line += "  — not diagnosed: too many new violations at once"
-	} else if f, ui := w.filterFor(v); f != nil && v.Known() {
+	} else if f != nil && v.Known() {
 		// The same answer why gives: the line, and the smallest fix verified against BPF.
-		res := diagnose.Diagnose(ui, f, f.Table, "", &diagnose.Evidence{Violations: []evidence.Violation{v}, Host: w.host})
+		host := w.host
+		if v.Node != "" || v.Machine != "" {
+			host = 0 // another host's: "native" from its record (diagnose.HostArch)
+		}
+		res := diagnose.Diagnose(ui, f, f.Table, "", &diagnose.Evidence{Violations: []evidence.Violation{v}, Host: host})
 		if len(res.Violations) == 1 {
 			wv.BlockedBy = res.Violations[0].BlockedBy
 		}
@@ -559,8 +638,12 @@ func (w *watcher) explain(j diagJob, diag bool) {
 			fixText := strings.TrimSpace(fx.Dropin[strings.LastIndex(strings.TrimSpace(fx.Dropin), "\n")+1:])
 			line += "  — " + clean(wv.BlockedBy.Explain) + "; fix: " + clean(fixText)
 		}
+	} else if v.Unit == "" && (v.Node != "" || v.Machine != "") {
+		line += "  — unit unknown (no coredump entry of that host names it)"
 	} else if v.Unit == "" {
 		line += "  — unit unknown (the process was gone before its cgroup could be read)"
+	} else if why != "" {
+		line += "  — " + clean(why)
 	}
 	w.emit(ev, line, false)
 }
@@ -572,50 +655,79 @@ func firstOr(s []string, def string) string {
 	return def
 }
 
-// filterFor loads (and caches for a few seconds: the admin may be editing it) the unit's filter.
-func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *diagnose.Unit) {
+// filterFor loads (and caches for a few seconds: the admin may be editing it) the unit's filter, for its
+// host's systemd; why says, when there is none, what is missing.
+func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *diagnose.Unit, string) {
 	if v.Unit == "" {
-		return nil, nil
+		return nil, nil, ""
 	}
-	key := fmt.Sprintf("%s|%t", v.Unit, v.UserUnit)
+	key := fmt.Sprintf("%s|%s|%s|%t", v.Node, v.Machine, v.Unit, v.UserUnit)
 	w.mu.Lock()
 	c, ok := w.filters[key]
 	w.mu.Unlock()
 	if ok && time.Since(c.when) < 3*time.Second {
-		return c.f, c.u
+		return c.f, c.u, ""
+	}
+	h := v.Host()
+	root := rootFor(w.roots, v.Node, v.Machine)
+	if root == "" && !h.Compatible(w.local) {
+		return nil, nil, fmt.Sprintf("no copy of host %s's unit files (--root %s=DIR): no line, no fix", hostLabel(h), hostLabel(h))
 	}
 	var u *diagnose.Unit
 	var err error
-	if w.opts.root == "" && !v.UserUnit {
+	if root == "" && !v.UserUnit {
 		u, err = loadUnitLive(v.Unit, false)
 	}
 	if u == nil {
-		root := w.opts.root
-		if root == "" {
-			root = "/"
-		}
+		base := rootOrSlash(root)
 		home := ""
 		if uid, ok := managerUID(v.Manager); ok && v.UserUnit {
-			home = homeOf(root, uid) // another user's unit: under that user's home, not ours
+			home = homeOf(base, uid) // another user's unit: under that user's home, not ours
 		}
 		if home != "" {
-			u, err = loadUnitOfflineHome(root, v.Unit, v.UserUnit, home)
+			u, err = loadUnitOfflineHome(base, v.Unit, v.UserUnit, home)
 		} else {
-			u, err = loadUnitOffline(root, v.Unit, v.UserUnit)
+			u, err = loadUnitOffline(base, v.Unit, v.UserUnit)
 		}
 	}
 	if err != nil || u == nil {
-		return nil, nil
+		return nil, nil, ""
 	}
-	t := w.table
-	if u.HaveVer && w.opts.systemdVersion == "" {
-		t = syscalls.Select(u.Version)
+	t, _, err := unitTable(w.opts.systemdVersion, root, u, diagnose.HostVersion(w.versions, h))
+	if err != nil {
+		t = w.table
 	}
-	f := fixes.Build(t, u.Assigns, fixes.LibseccompKnows)
+	var known fixes.Known
+	if root == "" {
+		known = fixes.LibseccompKnows
+	}
+	f := fixes.Build(t, u.Assigns, known)
 	w.mu.Lock()
 	w.filters[key] = cachedFilter{f, u, time.Now()}
 	w.mu.Unlock()
-	return f, u
+	return f, u, ""
+}
+
+// tableFor is the table of the violation's host: --systemd-version, else the version its journal names,
+// else the local one (the manager's, for a unit it knows, is picked by filterFor).
+func (w *watcher) tableFor(v evidence.Violation) syscalls.Table {
+	if w.opts.systemdVersion == "" {
+		if ver, err := syscalls.ParseVersion(diagnose.HostVersion(w.versions, v.Host())); err == nil && ver.Major > 0 {
+			return syscalls.Select(ver)
+		}
+	}
+	return w.table
+}
+
+// fleetVersions reads each host's systemd version from its manager's start-up lines in the journals.
+func fleetVersions(src journal.Source) map[string]string {
+	r, err := journal.Open(src)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	starts, _ := journal.ManagerStarts(r, time.Time{})
+	return diagnose.ManagerVersions(starts)
 }
 
 // emit prints an event: JSON, one object per line (flushed: stdout is unbuffered), or the human line.
@@ -637,14 +749,14 @@ func (w *watcher) emit(ev watchEvent, human string, diag bool) {
 func (w *watcher) summary() {
 	w.mu.Lock()
 	type unitKey struct {
-		unit string
-		user bool
+		host, machine, unit string
+		user                bool
 	}
 	per := map[unitKey]*unitCount{}
 	for k, n := range w.seen {
-		u := unitKey{k.unit, k.user}
+		u := unitKey{k.host, k.machine, k.unit, k.user}
 		if per[u] == nil {
-			per[u] = &unitCount{Unit: k.unit, UserUnit: k.user, Syscalls: map[string]int{}}
+			per[u] = &unitCount{Host: k.host, MachineID: k.machine, Unit: k.unit, UserUnit: k.user, Syscalls: map[string]int{}}
 		}
 		per[u].Syscalls[k.syscall] += n
 		per[u].Total += n
@@ -656,6 +768,9 @@ func (w *watcher) summary() {
 		list = append(list, *c)
 	}
 	sort.Slice(list, func(i, j int) bool {
+		if list[i].Host != list[j].Host || list[i].MachineID != list[j].MachineID {
+			return list[i].Host+"/"+list[i].MachineID < list[j].Host+"/"+list[j].MachineID
+		}
 		if list[i].Unit != list[j].Unit {
 			return list[i].Unit < list[j].Unit
 		}
@@ -679,6 +794,9 @@ func (w *watcher) summary() {
 		u := clean(c.Unit)
 		if c.UserUnit {
 			u += " (user)"
+		}
+		if c.Host != "" || c.MachineID != "" {
+			u = clean(hostText(diagnose.HostReport{Host: c.Host, MachineID: c.MachineID})) + " " + u
 		}
 		fmt.Fprintf(&b, "\n  %s: %s", u, strings.Join(parts, " "))
 	}

@@ -368,6 +368,7 @@ type Violation struct {
 	Sig       int       `json:"sig"`
 	Serial    uint64    `json:"serial,omitempty"`
 	Node      string    `json:"node,omitempty"`
+	MachineID string    `json:"machine_id,omitempty"` // the host's, where a journal of several hosts names it
 	Sources   []string  `json:"sources"`
 	Function  string    `json:"function,omitempty"`
 	Frames    []Frame   `json:"frames,omitempty"`
@@ -393,7 +394,7 @@ func ViolationOf(v evidence.Violation, t syscalls.Table) Violation {
 	j := Violation{Time: v.Time.UTC().Format(time.RFC3339Nano), Unit: v.Unit, UserUnit: v.UserUnit, Manager: v.Manager,
 		PID: v.PID, UID: v.UID, Comm: v.Comm, Exe: v.Exe, Syscall: v.Name, Number: v.Syscall, Arch: v.Arch.String(),
 		AuditArch: v.Arch.Hex(), Compat: v.Compat, Groups: GroupNames(v, t), Action: v.Action.String(),
-		Code: CodeHex(v.Code), Sig: v.Sig, Serial: v.Serial, Node: v.Node, Sources: v.Sources}
+		Code: CodeHex(v.Code), Sig: v.Sig, Serial: v.Serial, Node: v.Node, MachineID: v.Machine, Sources: v.Sources}
 	if !v.Known() {
 		j.Arch, j.AuditArch = "", ""
 	}

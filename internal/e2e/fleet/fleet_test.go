@@ -5,6 +5,7 @@
 package fleet
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 type report struct {
@@ -165,6 +168,108 @@ func TestFleetPostmortem(t *testing.T) {
 	}
 	if a, b := summary(r), summary(r2); a != b {
 		t.Errorf("the copied bundles answer differently:\n%s\n---\n%s", a, b)
+	}
+}
+
+// TestFleetWatch follows a journal-remote directory live while the hosts "send": watch starts on an empty
+// directory, then each bed's journal arrives through systemd-journal-remote, as from a remote host. Every
+// violation must come with its host's machine id; kills whose coredump entry names the unit (the 252
+// bed has systemd-coredump) with their unit, and with the line or fix from that host's tree.
+func TestFleetWatch(t *testing.T) {
+	dir := os.Getenv("SYSDIAG_E2E_FLEET")
+	if dir == "" {
+		t.Skip("not run: SYSDIAG_E2E_FLEET names no bundle directory (scripts/test.sh runs this after the 252 and 257 beds)")
+	}
+	old, cur := readBed(t, dir, "systemd252"), readBed(t, dir, "systemd257")
+	bin := filepath.Join(t.TempDir(), "sysdiag")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sysdiag/sysdiag/cmd/sysdiag").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	wdir := t.TempDir()
+	w := exec.Command(bin, "watch", "--journal-dir", wdir, "--json",
+		"--root", old.machine+"="+filepath.Join(dir, old.label, "root"), "--root", cur.machine+"="+filepath.Join(dir, cur.label, "root"))
+	out, err := w.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	w.Stderr = &stderr
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Process.Kill()
+	type event struct {
+		Type      string `json:"type"`
+		Unit      string `json:"unit"`
+		MachineID string `json:"machine_id"`
+		Syscall   string `json:"syscall"`
+		BlockedBy *struct {
+			File string `json:"file"`
+		} `json:"blocked_by"`
+		Fix *struct {
+			Dropin string `json:"dropin"`
+		} `json:"fix"`
+	}
+	events := make(chan event, 1024)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var e event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				events <- e
+			}
+		}
+	}()
+	if e := <-events; e.Type != "source" {
+		t.Fatalf("first event %+v; stderr: %s", e, stderr.String())
+	}
+	cores := map[string]int{}
+	for _, b := range []bed{old, cur} { // the hosts send
+		src := filepath.Join(dir, "journal", "remote-"+b.label+".journal")
+		n, _ := exec.Command("journalctl", "-q", "--file", src, "MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1", "COREDUMP_SIGNAL=31", "-o", "cat").Output()
+		cores[b.machine] = strings.Count(string(n), "\n")
+		sh := "journalctl -q --file " + src + " -o export | /lib/systemd/systemd-journal-remote --output=" + filepath.Join(wdir, "remote-"+b.label+".journal") + " -"
+		if o, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v %s", sh, err, o)
+		}
+	}
+	seen := map[string]int{}
+	named := map[string]int{}
+	deadline := time.After(20 * time.Second)
+	for done := false; !done; {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatalf("watch ended: %s", stderr.String())
+			}
+			if e.Type != "violation" {
+				continue
+			}
+			if e.MachineID != old.machine && e.MachineID != cur.machine {
+				t.Errorf("a violation without its host: %+v", e)
+			}
+			seen[e.MachineID]++
+			if e.Unit != "" {
+				named[e.MachineID]++
+				if e.BlockedBy == nil && e.Fix == nil {
+					t.Errorf("%s on %s: no line and no fix from the host's tree", e.Unit, e.MachineID)
+				}
+			}
+		case <-time.After(3 * time.Second):
+			done = seen[old.machine] > 0 && seen[cur.machine] > 0
+		case <-deadline:
+			done = true
+		}
+	}
+	w.Process.Signal(syscall.SIGINT)
+	t.Logf("violations by host: %v (named by a coredump entry: %v; SIGSYS coredump entries sent: %v)", seen, named, cores)
+	if seen[old.machine] == 0 || seen[cur.machine] == 0 {
+		t.Errorf("want violations of both hosts: %v; stderr: %s", seen, stderr.String())
+	}
+	if cores[old.machine] > 0 && named[old.machine] == 0 {
+		t.Errorf("the 252 host sent %d SIGSYS coredumps, yet no violation was tied to its unit", cores[old.machine])
 	}
 }
 
