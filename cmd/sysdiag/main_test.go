@@ -46,6 +46,13 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("EXAMPLE", ex)
+			// $FLEET: two real test beds (systemd 252 and 257, one hostname) as a journal-remote server
+			// holds them, with copies of their unit trees (testdata/fleet).
+			fl, err := filepath.Abs("../../testdata/fleet")
+			if err != nil {
+				return err
+			}
+			env.Setenv("FLEET", fl)
 			fx, err := filepath.Abs("../../audit/testdata")
 			if err != nil {
 				return err

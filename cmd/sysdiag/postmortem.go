@@ -211,7 +211,7 @@ func (l *unitLoader) Load(k diagnose.UnitKey, vs []evidence.Violation) (diagnose
 	var loadErr error
 	if root == "" && !h.Compatible(l.local) {
 		u = &diagnose.Unit{Name: k.Unit, User: k.User, Home: "/root"}
-		loadErr = fmt.Errorf("no copy of host %s's unit files: pass --root %s=DIR", hostLabel(h), hostLabel(h))
+		loadErr = fmt.Errorf("no copy of host %s's unit files: pass --root %s=DIR", hostLabel(h), hostKey(h))
 	} else {
 		u, loadErr = loadUnitFor(root, k, vs)
 	}
@@ -249,11 +249,23 @@ func (l *unitLoader) programs(h journal.Host, unit string, user bool) []string {
 	return l.progs[root](unit, user)
 }
 
+// hostLabel names a host for a person: its hostname, and its machine id where the evidence has one.
 func hostLabel(h journal.Host) string {
-	if h.Hostname != "" {
+	switch {
+	case h.Hostname != "" && h.MachineID != "":
+		return h.Hostname + " (machine " + h.MachineID + ")"
+	case h.Hostname != "":
 		return h.Hostname
 	}
 	return h.MachineID
+}
+
+// hostKey is what --root HOST=DIR names the host by: its machine id (hostnames repeat), else its hostname.
+func hostKey(h journal.Host) string {
+	if h.MachineID != "" {
+		return h.MachineID
+	}
+	return h.Hostname
 }
 
 // thisHost is this machine's hostname and machine id, as its journal would name them.
@@ -412,7 +424,11 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 				if u.Fix.Verified {
 					state = "verified"
 				}
-				fmt.Fprintf(bw, "\n%s (%s): %s\n", clean(u.Unit), state, u.Fix.DropinPath)
+				name := clean(u.Unit)
+				if h.Host != "" || h.MachineID != "" {
+					name = clean(hostText(h)) + " " + name
+				}
+				fmt.Fprintf(bw, "\n%s (%s): %s\n", name, state, u.Fix.DropinPath)
 				for _, l := range strings.Split(strings.TrimRight(u.Fix.Dropin, "\n"), "\n") {
 					fmt.Fprintf(bw, "    %s\n", l)
 				}

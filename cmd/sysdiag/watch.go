@@ -671,7 +671,7 @@ func (w *watcher) filterFor(v evidence.Violation) (*fixes.Filter, *diagnose.Unit
 	h := v.Host()
 	root := rootFor(w.roots, v.Node, v.Machine)
 	if root == "" && !h.Compatible(w.local) {
-		return nil, nil, fmt.Sprintf("no copy of host %s's unit files (--root %s=DIR): no line, no fix", hostLabel(h), hostLabel(h))
+		return nil, nil, fmt.Sprintf("no copy of host %s's unit files (--root %s=DIR): no line, no fix", hostLabel(h), hostKey(h))
 	}
 	var u *diagnose.Unit
 	var err error
