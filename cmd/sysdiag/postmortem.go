@@ -106,7 +106,6 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		if err != nil {
 			return failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
 		}
-		defer r.Close()
 		jr = r
 		var exits []journal.UnitExit
 		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, w.Since, w.Until, func(f journal.Fields) error {
@@ -131,8 +130,13 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 			units.versions = diagnose.ManagerVersions(starts)
 		}
 	}
+	// The handle is closed while the sources are read (they open their own): each handle maps the journal's
+	// files anew, and its pages count in the process's memory as long as it is open.
+	if jr != nil {
+		jr.Close()
+	}
 	var all []evidence.Violation
-	reports, err := collect(sf, w, jr, nil, func(v evidence.Violation) error {
+	reports, err := collect(sf, w, nil, nil, func(v evidence.Violation) error {
 		if v.Action.IsKill() { // logged calls (SystemCallLog= floods) are not what a post-mortem is about
 			all = append(all, v)
 		}
@@ -142,7 +146,10 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		return err
 	}
 	if jr != nil && !facts.ForeignPIDs {
-		facts.Processes, facts.Runs = processesOf(jr, all, w, facts.Runs)
+		if r, _, err := sf.OpenJournal(); err == nil {
+			facts.Processes, facts.Runs = processesOf(r, all, w, facts.Runs)
+			r.Close()
+		}
 	}
 	evidence.Attribute(all, facts)
 

@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timex.h>
 #include <time.h>
 int main(int argc, char **argv) {
   int strict = 0, failed = 0; /* "strict" first: exit 1 if a call failed (a unit that breaks on a denial) */
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
       struct timespec d = {0, 1050000000L - now.tv_nsec};
       if (d.tv_nsec >= 1000000000L) { d.tv_sec = 1; d.tv_nsec -= 1000000000L; }
       r = nanosleep(&d, NULL); }
+    else if (!strcmp(m, "adjtimex")) { struct timex tx; memset(&tx, 0, sizeof tx); r = adjtimex(&tx); if (r > 0) r = 0; } /* @clock, read-only (modes 0): harmless when let through */
     else if (!strcmp(m, "loop")) { for (long k = 0; k < 200000; k++) syscall(SYS_swapon, "/nonexistent-sysdiag", 0); r = 0; }
     else { fprintf(stderr, "unknown mode %s\n", m); return 2; }
     printf("probe: %s returned %ld (%s)\n", m, r, r < 0 ? strerror(errno) : "ok"); fflush(stdout);
