@@ -315,6 +315,9 @@ func summary(u *Unit, f *fixes.Filter, res *Result, ev *Evidence) string {
 		parts = append(parts, fmt.Sprintf("its filter makes denied calls fail with %s instead of killing: such denials leave no audit record and no coredump (systemd loads errno filters without the log flag); to see them, run the unit once with SystemCallErrorNumber= emptied in a drop-in (denials then kill and are recorded), or with $SYSTEMD_LOG_SECCOMP=1 in the manager's environment",
 			errnoWord(f)))
 	}
+	for _, im := range fixes.Implicits(f.Table, u.Assigns) {
+		parts = append(parts, "possibly denied silently by "+im.Summary()+" (no audit record; sysdiag trial "+u.Name+" shows every such call)")
+	}
 	if n := len(ev.Unattributed); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d kill(s) during its run could not be tied to it or to any unit (see the notes)", n))
 	}

@@ -68,7 +68,9 @@ type Silent struct {
 	Result    string   `json:"result"`
 	Errno     string   `json:"errno"`
 	Errnos    []string `json:"errno_entries,omitempty"` // deny entries with their own :ERRNO
-	Explain   string   `json:"explain"`
+	// Implicit are the errno filters of other directives (ProtectClock= & co.) the unit runs under.
+	Implicit []fixes.Implicit `json:"implicit,omitempty"`
+	Explain  string           `json:"explain"`
 }
 
 // UnitKey names a unit on a host.
@@ -175,23 +177,32 @@ func Fold(res *Result, vs []evidence.Violation) UnitReport {
 	return r
 }
 
-// SilentOf says whether a unit that failed with result (an exit code) under filter f may have been denied
-// silently: its filter answers some denied calls with an errno, which leaves no record. ok false when not.
-func SilentOf(k UnitKey, result string, f *fixes.Filter) (Silent, bool) {
-	if !f.SilentDenials() {
+// SilentOf says whether a unit that failed with result (an exit code) under filter f and implicit filters
+// ims may have been denied silently: its filter answers some denied calls with an errno, or a directive
+// such as ProtectClock= installs an errno filter of its own; neither leaves a record. ok false when not.
+func SilentOf(k UnitKey, result string, f *fixes.Filter, ims []fixes.Implicit) (Silent, bool) {
+	if !f.SilentDenials() && len(ims) == 0 {
 		return Silent{}, false
 	}
-	s := Silent{Host: k.Host, MachineID: k.Machine, Unit: k.Unit, User: k.User, Result: result, Errno: fixes.ErrnoName(f.ErrorNumber)}
-	if f.ErrorNumber == fixes.ErrnoKill {
-		s.Errno = ""
+	s := Silent{Host: k.Host, MachineID: k.Machine, Unit: k.Unit, User: k.User, Result: result, Implicit: ims}
+	var what []string
+	if f.SilentDenials() {
+		s.Errno = fixes.ErrnoName(f.ErrorNumber)
+		if f.ErrorNumber == fixes.ErrnoKill {
+			s.Errno = ""
+		}
+		s.Errnos = f.ErrnoEntries()
+		if s.Errno != "" {
+			what = append(what, "calls its filter denies fail with "+s.Errno)
+		} else {
+			what = append(what, "the calls "+strings.Join(s.Errnos, " ")+" fail with an errno")
+		}
 	}
-	s.Errnos = f.ErrnoEntries()
-	what := "calls its filter denies fail with " + s.Errno
-	if s.Errno == "" {
-		what = "the calls " + strings.Join(s.Errnos, " ") + " fail with an errno"
+	for _, im := range ims {
+		what = append(what, "by "+im.Summary())
 	}
-	s.Explain = k.Unit + " failed (" + result + ") with no seccomp record, and " + what +
-		" — silently: possibly denied; run it once with SystemCallErrorNumber= emptied (denials then kill and are recorded), then sysdiag why"
+	s.Explain = k.Unit + " failed (" + result + ") with no seccomp record, and " + strings.Join(what, "; ") +
+		" — silently: possibly denied; run sysdiag trial " + k.Unit + " to see every such call"
 	return s, true
 }
 
@@ -333,7 +344,7 @@ func BuildPostmortem(in PostmortemInput, src UnitSource) (*Postmortem, error) {
 		if l.LoadErr != nil {
 			continue // no filter to read: nothing says it denies silently
 		}
-		if s, ok := SilentOf(k, r.Result, fixes.Build(l.Table, l.Unit.Assigns, nil)); ok {
+		if s, ok := SilentOf(k, r.Result, fixes.Build(l.Table, l.Unit.Assigns, nil), fixes.Implicits(l.Table, l.Unit.Assigns)); ok {
 			pm.Silent = append(pm.Silent, s)
 		}
 	}

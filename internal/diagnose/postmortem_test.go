@@ -45,20 +45,31 @@ func TestGroupAndFold(t *testing.T) {
 	}
 }
 
+func TestSilentOfImplicit(t *testing.T) {
+	v, _ := syscalls.ParseVersion("252")
+	tb := syscalls.Select(v)
+	as := []fixes.Assignment{{Directive: "ProtectClock", Value: "yes", File: "/etc/systemd/system/c.service", Line: 4}}
+	s, ok := SilentOf(UnitKey{Unit: "c.service"}, "exit-code", fixes.Build(tb, as, nil), fixes.Implicits(tb, as))
+	if !ok || !strings.Contains(s.Explain, "ProtectClock= (/etc/systemd/system/c.service:4): ") || !strings.Contains(s.Explain, "clock_settime") ||
+		!strings.Contains(s.Explain, "answer EPERM") || !strings.Contains(s.Explain, "sysdiag trial c.service") {
+		t.Errorf("%+v %v", s, ok)
+	}
+}
+
 func TestSilentOf(t *testing.T) {
 	v, _ := syscalls.ParseVersion("252")
 	tb := syscalls.Select(v)
 	k := UnitKey{Unit: "q.service"}
 	quiet := fixes.Build(tb, []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@mount"}, {Directive: "SystemCallErrorNumber", Value: "EPERM"}}, nil)
-	if s, ok := SilentOf(k, "exit-code", quiet); !ok || s.Errno != "EPERM" || !strings.Contains(s.Explain, "possibly denied") {
+	if s, ok := SilentOf(k, "exit-code", quiet, nil); !ok || s.Errno != "EPERM" || !strings.Contains(s.Explain, "possibly denied") {
 		t.Errorf("%+v %v", s, ok)
 	}
 	entry := fixes.Build(tb, []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~mount:EACCES"}}, nil)
-	if s, ok := SilentOf(k, "exit-code", entry); !ok || strings.Join(s.Errnos, " ") != "mount:EACCES" {
+	if s, ok := SilentOf(k, "exit-code", entry, nil); !ok || strings.Join(s.Errnos, " ") != "mount:EACCES" {
 		t.Errorf("%+v %v", s, ok)
 	}
 	killing := fixes.Build(tb, []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@mount"}}, nil)
-	if _, ok := SilentOf(k, "exit-code", killing); ok {
+	if _, ok := SilentOf(k, "exit-code", killing, nil); ok {
 		t.Error("a killing filter leaves records: not silent")
 	}
 }

@@ -19,10 +19,15 @@ import (
 	"github.com/sysdiag/sysdiag/fixes"
 )
 
-// Directives sysdiag reads from [Service] (and the other exec sections).
-var Directives = map[string]bool{
-	"SystemCallFilter": true, "SystemCallErrorNumber": true, "SystemCallArchitectures": true, "SystemCallLog": true,
-}
+// Directives sysdiag reads from [Service] (and the other exec sections): the syscall filter's, and those
+// that install implicit seccomp filters (fixes.ImplicitDirectives).
+var Directives = func() map[string]bool {
+	m := map[string]bool{"SystemCallFilter": true, "SystemCallErrorNumber": true, "SystemCallArchitectures": true, "SystemCallLog": true}
+	for _, d := range fixes.ImplicitDirectives {
+		m[d] = true
+	}
+	return m
+}()
 
 var execSections = map[string]bool{"Service": true, "Socket": true, "Mount": true, "Swap": true}
 
