@@ -23,6 +23,8 @@ const exitCodesHelp = `sysdiag's exit status:
      or another error kept sysdiag from answering
   4  postmortem only: units were killed by their seccomp filter (or failed with no record under an
      errno-mode filter) in the window; --fail-on never makes it 0
+  5  trial --write only: the fix was written, but the unit was killed again under it; the drop-in
+     was put back as it was
 
 Errors go to stderr as "sysdiag: …", often followed by a "hint:" line; results go to stdout.
 `

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/trial"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -148,6 +149,11 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 			n += " — no coredump, not the main process, no journal entry of that pid"
 		}
 		res.Notes = append(res.Notes, n+"; if it was this unit's, 'sysdiag events' lists it and a trial run shows every call")
+	}
+	for _, file := range u.Files {
+		if filepath.Base(file) == trial.DropinName {
+			res.Notes = append(res.Notes, "a trial's drop-in is in place ("+file+"): the unit runs with its filter turned into logging; if no trial runs, 'sysdiag trial --abort "+u.Name+"' restores it")
+		}
 	}
 	if u.NeedReload {
 		res.Notes = append(res.Notes, "systemd reports NeedDaemonReload=yes for this unit: its files changed since it was loaded")

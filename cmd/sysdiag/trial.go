@@ -1,0 +1,507 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/spf13/cobra"
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/diagnose"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/trial"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+type trialOptions struct {
+	unit    string
+	user    bool
+	dur     time.Duration
+	json    bool
+	write   bool
+	relax   bool
+	abort   bool
+	verify  time.Duration
+	started time.Time
+}
+
+// exitFixFailed is trial --write's status when the written fix did not hold and was rolled back.
+const exitFixFailed = 5
+
+func newTrialCmd() *cobra.Command {
+	opts := &trialOptions{}
+	c := &cobra.Command{
+		Use:   "trial UNIT",
+		Short: "Run a unit once with its syscall filter turned into logging: every call it would block, then one fix",
+		Long: `Run UNIT once with its seccomp filter in logging mode and report every call the filter would have
+blocked — all of them in one run, not one per kill — with one verified drop-in that lets them all through.
+
+How: a runtime drop-in (/run/systemd/system/UNIT.d/zz-sysdiag-trial.conf; for --user under
+$XDG_RUNTIME_DIR) resets SystemCallFilter= and sets SystemCallLog= to exactly the calls the filter denies,
+so the kernel logs them (SECCOMP_RET_LOG) instead of killing; then daemon-reload and a restart. The unit
+runs WITHOUT its syscall filter until the trial ends: when its processes exit, after --for, or on Ctrl-C.
+Then the drop-in is removed, the manager reloaded, and the unit brought back to its state before the trial
+(restarted under its real filter, or stopped) — also after a failure; after a crash, 'sysdiag trial
+--abort UNIT' does it.
+
+Other directives install seccomp filters of their own (ProtectClock=, ProtectKernelModules=, PrivateDevices=,
+RestrictAddressFamilies=, …) that answer with an errno and leave no record; they stay enforced, and the
+answer names them as what the trial cannot see. --relax-implicit turns the whole-call ones off and logs
+their calls too: that also gives back what they take (capabilities, mounts) — it is not a dry run.
+
+--write then writes the fix (as why --write), restarts the unit under its real filter and watches it for
+--verify; if it is killed again, the drop-in is put back as it was. Exit status: 0 after a trial, 5 when
+--write's fix did not hold and was rolled back.`,
+		Example: `  $ sysdiag trial remote-ssh-agent.service --for 30s
+  $ sysdiag trial --user backup.service --json
+  $ sysdiag trial nginx --write
+  $ sysdiag trial --abort nginx`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.unit = args[0]
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runTrial(ctx, c.OutOrStdout(), c.ErrOrStderr(), opts)
+		},
+	}
+	c.ValidArgsFunction = func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return completeUnits(opts.user, prefix), cobra.ShellCompDirectiveNoFileComp
+	}
+	c.Flags().BoolVar(&opts.user, "user", false, "a unit of the calling user's manager (systemctl --user)")
+	c.Flags().DurationVar(&opts.dur, "for", 0, "end the trial after this long (default: when the unit's processes exit, or Ctrl-C)")
+	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	c.Flags().BoolVar(&opts.write, "write", false, "write the fix, restart under the real filter, and roll back if it is killed again")
+	c.Flags().DurationVar(&opts.verify, "verify", 10*time.Second, "with --write: how long the unit must run (or until it exits) without a kill")
+	c.Flags().BoolVar(&opts.relax, "relax-implicit", false, "also turn ProtectClock= & co. off and log their calls (gives back their capabilities and mounts: not a dry run)")
+	c.Flags().BoolVar(&opts.abort, "abort", false, "remove a trial's drop-in left by a crash and bring the unit back to its state before it")
+	return c
+}
+
+// trialAnswer is trial's answer (--json).
+type trialAnswer struct {
+	Unit     string             `json:"unit"`
+	User     bool               `json:"user,omitempty"`
+	Seconds  float64            `json:"seconds"`
+	Records  int                `json:"records"`
+	Calls    []trial.Call       `json:"calls"`
+	Findings []diagnose.Finding `json:"findings"`
+	Fix      *diagnose.Fix      `json:"fix,omitempty"`
+	Unseen   []fixes.Implicit   `json:"unseen"`
+	Relaxed  []fixes.Implicit   `json:"relaxed"`
+	Warnings []string           `json:"warnings"`
+	Notes    []string           `json:"notes"`
+	Restored string             `json:"restored"`
+	Verified string             `json:"write_verified,omitempty"`
+	Source   string             `json:"source"`
+}
+
+func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions) error {
+	name, err := unitfile.Name(opts.unit)
+	if err != nil {
+		return usageErr(err, "a unit name is like nginx.service or getty@tty1.service")
+	}
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	if rt == "" {
+		rt = fmt.Sprintf("/run/user/%d", os.Getuid())
+	}
+	path := trial.DropinPath(name, opts.user, rt)
+	if opts.abort {
+		return abortTrial(stdout, name, opts.user, path)
+	}
+	leftErr := func() error {
+		return failureErr(fmt.Errorf("a trial of %s is running, or one was left by a crash (%s)", name, path), "sysdiag trial --abort "+name+" removes it and restores the unit")
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return leftErr() // before reading the unit: the drop-in is in its files, and would be read as its filter
+	}
+	u, err := loadUnitLive(name, opts.user)
+	if err != nil {
+		return err
+	}
+	t, note, err := unitTable("", "", u, "")
+	if err != nil {
+		return err
+	}
+	f := fixes.Build(t, u.Assigns, fixes.LibseccompKnows)
+	state := unitState(name, opts.user)
+	plan, err := trial.NewPlan(f, fixes.Implicits(t, u.Assigns), opts.relax, state)
+	if err != nil {
+		return notFoundErr(fmt.Errorf("%s: %w", name, err), "")
+	}
+
+	// The drop-in is the lock: created exclusively, a second trial of the unit is refused.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return failureErr(err, "trial needs root (or the user's own manager with --user)")
+	}
+	fd, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return leftErr()
+	}
+	if err != nil {
+		return failureErr(err, "trial needs root (or the user's own manager with --user)")
+	}
+	_, werr := fd.WriteString(plan.Dropin)
+	if cerr := fd.Close(); werr == nil {
+		werr = cerr
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(stderr, "sysdiag: trial: %s\n", w)
+	}
+	ans := &trialAnswer{Unit: name, User: opts.user, Unseen: nonNil(plan.Unseen), Relaxed: nonNil(plan.Relaxed), Warnings: plan.Warnings, Notes: []string{}}
+	// Whatever happens from here on, the unit gets its filter back.
+	restored := false
+	restore := func() {
+		if restored {
+			return
+		}
+		restored = true
+		ans.Restored = restoreUnit(name, opts.user, path, state)
+	}
+	defer restore()
+	if werr != nil {
+		return failureErr(werr, "")
+	}
+
+	// Follow the records before the unit starts: the watch machinery (multicast → journal → audit.log).
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	recs := make(chan sourced, 4096)
+	w := &watcher{opts: &watchOptions{source: "auto", auditLog: defaultAuditLog}, errw: stderr}
+	src, err := w.startSource(fctx, recs)
+	if err != nil {
+		return err
+	}
+	ans.Source = src
+	programs := programsFinder("", u)(name, opts.user)
+	start := time.Now()
+	if err := managerDo(opts.user, func(ctx context.Context, c *sddbus.Conn) error { return c.ReloadContext(ctx) }); err != nil {
+		return failureErr(fmt.Errorf("reloading the manager for the trial: %w", err), "")
+	}
+	// The start job, on a connection of its own that stays open until the job is done (a oneshot's
+	// lasts as long as it runs): before that, "inactive" means not yet started.
+	job, started := make(chan struct{}), make(chan error, 1)
+	go func() {
+		defer close(job)
+		c, err := managerConn(fctx, opts.user)
+		if err != nil {
+			started <- err
+			return
+		}
+		defer c.Close()
+		_ = c.ResetFailedUnitContext(fctx, name)
+		ch := make(chan string, 1)
+		_, err = c.RestartUnitContext(fctx, name, "replace", ch)
+		started <- err
+		if err == nil {
+			select {
+			case <-ch:
+			case <-fctx.Done():
+			}
+		}
+	}()
+	if err := <-started; err != nil {
+		return failureErr(fmt.Errorf("starting %s for the trial: %w", name, err), "")
+	}
+	fmt.Fprintf(stderr, "sysdiag: trial of %s started (%s; %d calls logged instead of denied); ends when its processes exit%s, or Ctrl-C\n",
+		name, src, plan.Logged, map[bool]string{true: ", or after " + opts.dur.String(), false: ""}[opts.dur > 0])
+
+	fold := trial.NewFolder()
+	var deadline <-chan time.Time
+	if opts.dur > 0 {
+		deadline = time.After(opts.dur)
+	}
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	var endedAt time.Time
+	lastProgress := time.Now()
+	tty := isTerminal(stderr)
+loop:
+	for {
+		select {
+		case s, ok := <-recs:
+			if !ok {
+				break loop
+			}
+			if s.rec.Time.Before(start.Add(-time.Second)) {
+				continue
+			}
+			mine := s.unit.Name == name && s.unit.User == opts.user
+			if s.unit.Name == "" { // gone, or another PID namespace: the unit's own programs
+				mine = contains(programs, s.rec.Exe)
+			}
+			if mine {
+				fold.Add(evidence.Merge([]auditRecord{s.rec}, nil, nil)[0])
+			}
+		case <-tick.C:
+			if !endedAt.IsZero() && time.Since(endedAt) > time.Second {
+				break loop // its last records have had a second to arrive
+			}
+			if job != nil { // the start job first: before it is done, "inactive" means not yet started
+				select {
+				case <-job:
+					job = nil
+				default:
+					continue
+				}
+			}
+			if endedAt.IsZero() {
+				if st := unitState(name, opts.user); st != "active" && st != "activating" && st != "deactivating" && st != "reloading" {
+					endedAt = time.Now()
+				}
+			}
+			if tty && time.Since(lastProgress) > 2*time.Second {
+				lastProgress = time.Now()
+				fmt.Fprintf(stderr, "sysdiag: trial: %s, %d records, %d calls\n", time.Since(start).Round(time.Second), fold.Records, len(fold.Calls()))
+			}
+		case <-deadline:
+			break loop
+		case <-ctx.Done():
+			ans.Notes = append(ans.Notes, "the trial was interrupted: the answer covers what ran until then")
+			break loop
+		}
+	}
+	cancel()
+	ans.Seconds = time.Since(start).Seconds()
+	restore()
+
+	// The answer: every call, what blocks it, one fix for them all.
+	ans.Records, ans.Calls = fold.Records, fold.Calls()
+	if ans.Calls == nil {
+		ans.Calls = []trial.Call{}
+	}
+	res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: fold.Violations(), Host: syscalls.HostArch()})
+	ans.Findings, ans.Fix = res.Violations, res.Fix
+	ans.Notes = append(ans.Notes, res.Notes...)
+	for _, v := range res.Violations {
+		if im := trial.ImplicitOf(plan, v.Syscall); im != nil {
+			ans.Notes = append(ans.Notes, fmt.Sprintf("%s: denied with %s by %s (%s), turned off for the trial; letting it through means %s=no, which also gives back %s",
+				v.Syscall, im.Errno, im.Directive+"=", im.Where, im.Directive, im.Relaxing))
+		}
+	}
+	if len(ans.Calls) == 0 {
+		ans.Notes = append(ans.Notes, "nothing the filter would block was called during the trial: for what it exercised, the filter is right")
+	}
+
+	// --write: the fix under the real filter, verified, rolled back if the unit is killed again.
+	failed := false
+	if opts.write && res.Fix != nil {
+		ans.Verified, failed = writeAndVerify(name, opts.user, res.Fix, opts.verify)
+	}
+	if opts.json {
+		if err := writeJSON(stdout, ans); err != nil {
+			return err
+		}
+	} else if err := printTrial(stdout, ans); err != nil {
+		return err
+	}
+	if failed {
+		return &cliError{exitFixFailed, fmt.Errorf("the fix did not hold: %s", ans.Verified), "the drop-in was put back as it was; run the trial again, longer (--for), to exercise the path that was missed"}
+	}
+	return nil
+}
+
+type auditRecord = audit.Record
+
+// unitState is the unit's ActiveState ("" when the manager cannot be asked).
+func unitState(name string, user bool) string {
+	st := ""
+	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
+		p, err := c.GetUnitPropertyContext(ctx, name, "ActiveState")
+		if err == nil {
+			st = strings.Trim(p.Value.String(), `"`)
+		}
+		return err
+	})
+	return st
+}
+
+// managerDo runs fn on a connection to the manager (the user's with user), with a timeout.
+func managerDo(user bool, fn func(ctx context.Context, c *sddbus.Conn) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := managerConn(ctx, user)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(ctx, c)
+}
+
+// restoreUnit removes the trial's drop-in, reloads, and brings the unit back to state: running again
+// under its real filter when it was active, else stopped. It says what it did.
+func restoreUnit(name string, user bool, path, state string) string {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "could not remove " + path + ": " + err.Error()
+	}
+	os.Remove(filepath.Dir(path)) // only if empty
+	var did string
+	err := managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
+		if err := c.ReloadContext(ctx); err != nil {
+			return err
+		}
+		ch := make(chan string, 1)
+		var err error
+		if state == "active" || state == "activating" || state == "reloading" {
+			_, err = c.RestartUnitContext(ctx, name, "replace", ch)
+			did = "running again under its real filter"
+		} else {
+			_, err = c.StopUnitContext(ctx, name, "replace", ch)
+			did = "stopped, as before the trial"
+		}
+		if err == nil {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return "the trial's drop-in is removed, but the manager said: " + err.Error()
+	}
+	return "drop-in removed, manager reloaded, " + name + " " + did
+}
+
+func abortTrial(stdout io.Writer, name string, user bool, path string) error {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return notFoundErr(fmt.Errorf("no trial drop-in for %s (%s)", name, path), "")
+	}
+	if err != nil {
+		return failureErr(err, "")
+	}
+	state, ok := trial.StateOf(string(raw))
+	if !ok {
+		return failureErr(fmt.Errorf("%s was not written by sysdiag trial: not removing it", path), "")
+	}
+	fmt.Fprintf(stdout, "%s\n", restoreUnit(name, user, path, state))
+	return nil
+}
+
+// writeAndVerify writes the fix, restarts the unit under its real filter and watches it for d: killed
+// again (core-dump/signal), the drop-in goes back as it was. It says what happened, and whether it failed.
+func writeAndVerify(name string, user bool, fx *diagnose.Fix, d time.Duration) (string, bool) {
+	old, oldErr := os.ReadFile(fx.DropinPath)
+	if err := unitfile.WriteDropIn(fx.DropinPath, fx.Dropin); err != nil {
+		return "not written: " + err.Error(), true
+	}
+	fx.Written = true
+	start := func() error {
+		return managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
+			if err := c.ReloadContext(ctx); err != nil {
+				return err
+			}
+			_ = c.ResetFailedUnitContext(ctx, name)
+			_, err := c.RestartUnitContext(ctx, name, "replace", nil)
+			return err
+		})
+	}
+	if err := start(); err != nil {
+		return "written, but the restart failed: " + err.Error(), true
+	}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		if st := unitState(name, user); st == "failed" || st == "inactive" {
+			break
+		}
+	}
+	result := ""
+	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
+		p, err := c.GetUnitTypePropertyContext(ctx, name, "Service", "Result")
+		if err == nil {
+			result = strings.Trim(p.Value.String(), `"`)
+		}
+		return err
+	})
+	if result == "core-dump" || result == "signal" {
+		if oldErr == nil {
+			_ = os.WriteFile(fx.DropinPath, old, 0o644)
+		} else {
+			os.Remove(fx.DropinPath)
+		}
+		fx.Written = false
+		_ = start()
+		return "killed again under the fix (Result=" + result + "): rolled back", true
+	}
+	return fmt.Sprintf("written; %s ran under its real filter with the fix for %s without a kill (Result=%s)", name, d, result), false
+}
+
+func printTrial(w io.Writer, a *trialAnswer) error {
+	bw := &errWriter{w: w}
+	fmt.Fprintf(bw, "trial of %s: %.1f s, %d records, %d call(s) the filter would have blocked\n", clean(a.Unit), a.Seconds, a.Records, len(a.Calls))
+	if len(a.Findings) > 0 {
+		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CALL\tARCH\tCOUNT\tFIRST BY\tGROUP\tBLOCKED BY")
+		for _, f := range a.Findings {
+			n, exe := 0, ""
+			for _, c := range a.Calls {
+				if c.Syscall == f.Syscall && c.Arch == f.Arch {
+					n += c.Count
+					if exe == "" {
+						exe = fmt.Sprintf("%s (pid %d)", c.Exe, c.FirstPID)
+					}
+				}
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", f.Syscall, f.Arch, n, clean(exe), firstOr(f.Groups, "-"), clean(f.BlockedBy.Explain))
+		}
+		tw.Flush()
+	}
+	if a.Fix != nil {
+		state := "not verified"
+		if a.Fix.Verified {
+			state = "verified"
+		}
+		fmt.Fprintf(bw, "\nOne fix for all of them (%s): %s\n", state, a.Fix.DropinPath)
+		for _, l := range strings.Split(strings.TrimRight(a.Fix.Dropin, "\n"), "\n") {
+			fmt.Fprintf(bw, "    %s\n", l)
+		}
+		if a.Verified != "" {
+			fmt.Fprintf(bw, "  --write: %s\n", clean(a.Verified))
+		} else {
+			fmt.Fprintf(bw, "  then: %s (or sysdiag trial --write)\n", strings.Join(a.Fix.Commands, " && "))
+		}
+	}
+	if len(a.Unseen) > 0 {
+		fmt.Fprintf(bw, "\nNot seen by this trial (enforced, answering with an errno and no record):\n")
+		for _, im := range a.Unseen {
+			fmt.Fprintf(bw, "  %s\n", clean(im.Summary()))
+		}
+	}
+	for _, n := range a.Notes {
+		fmt.Fprintf(bw, "note: %s\n", clean(n))
+	}
+	fmt.Fprintf(bw, "restored: %s\n", clean(a.Restored))
+	return bw.err
+}
+
+func nonNil(s []fixes.Implicit) []fixes.Implicit {
+	if s == nil {
+		return []fixes.Implicit{}
+	}
+	return s
+}
+
+func contains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

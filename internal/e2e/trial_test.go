@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysdiag/sysdiag/internal/testbed"
+)
+
+type trialJSON struct {
+	Unit    string  `json:"unit"`
+	Seconds float64 `json:"seconds"`
+	Records int     `json:"records"`
+	Calls   []struct {
+		Syscall string `json:"syscall"`
+		Exe     string `json:"exe"`
+		Count   int    `json:"count"`
+	} `json:"calls"`
+	Fix *struct {
+		Allow    []string `json:"allow"`
+		Verified bool     `json:"verified"`
+		Written  bool     `json:"written"`
+		Dropin   string   `json:"dropin"`
+		Path     string   `json:"dropin_path"`
+	} `json:"fix"`
+	Unseen []struct {
+		Directive string `json:"directive"`
+	} `json:"unseen"`
+	Relaxed []struct {
+		Directive string `json:"directive"`
+	} `json:"relaxed"`
+	Notes    []string `json:"notes"`
+	Restored string   `json:"restored"`
+	Verified string   `json:"write_verified"`
+	Source   string   `json:"source"`
+}
+
+// trialAsync runs sysdiag trial in the bed and hands its answer on done.
+func trialAsync(t *testing.T, args ...string) <-chan trialJSON {
+	t.Helper()
+	done := make(chan trialJSON, 1)
+	go func() {
+		out, err := bed.Exec(nil, append([]string{sysdiag, "trial", "--json"}, args...)...)
+		var tj trialJSON
+		if jerr := json.Unmarshal(out, &tj); jerr != nil {
+			t.Errorf("trial %v: %v %v\n%s", args, err, jerr, out)
+		}
+		done <- tj
+	}()
+	return done
+}
+
+func trialCalls(tj trialJSON) map[string]int {
+	m := map[string]int{}
+	for _, c := range tj.Calls {
+		m[c.Syscall] += c.Count
+	}
+	return m
+}
+
+// connect waits until addr accepts a connection, sends a line, and closes.
+func connect(t *testing.T, addr string) {
+	t.Helper()
+	var c net.Conn
+	if !testbed.Poll(15*time.Second, func() bool {
+		var err error
+		c, err = net.DialTimeout("tcp", addr, time.Second)
+		return err == nil
+	}) {
+		t.Fatalf("nothing listens on %s", addr)
+	}
+	c.Write([]byte("hello\n"))
+	c.Close()
+}
+
+// The loop sysdiag exists to end, in one run: a real ncat listener under an allow list without
+// @network-io needs socket, setsockopt, bind, listen and accept — why finds them one kill at a time. One
+// trial (the test connects once) reports them all; --write gives one verified drop-in, the unit then
+// serves a connection under its real filter, and the trial's drop-in is gone.
+func TestTrialNcatListener(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-ncat.service"
+	addr := "127.0.0.1:47123"
+	writeUnit(t, unit, "[Service]\nExecStart=/usr/bin/ncat -l 127.0.0.1 47123\nSystemCallFilter=@system-service\nSystemCallFilter=~@network-io\n", false)
+	bed.Systemctl("stop", unit)
+	done := trialAsync(t, unit, "--for", "40s", "--write", "--verify", "3s")
+	connect(t, addr) // ncat serves one connection and exits: the trial ends
+	var tj trialJSON
+	select {
+	case tj = <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the trial did not end")
+	}
+	calls := trialCalls(tj)
+	t.Logf("trial: %.1fs, %d records from %s, calls %v", tj.Seconds, tj.Records, tj.Source, calls)
+	if tj.Seconds > 30 {
+		t.Errorf("the trial ran to --for, though ncat exited after its connection: %.1fs", tj.Seconds)
+	}
+	for _, c := range []string{"socket", "setsockopt", "bind", "listen"} {
+		if calls[c] == 0 {
+			t.Errorf("the trial missed %s: %v", c, calls)
+		}
+	}
+	if calls["accept"]+calls["accept4"] == 0 {
+		t.Errorf("the trial missed the accept call: %v", calls)
+	}
+	if tj.Fix == nil || !tj.Fix.Verified || !tj.Fix.Written || !strings.Contains(tj.Verified, "without a kill") {
+		t.Fatalf("want a verified fix, written and holding: %+v %q", tj.Fix, tj.Verified)
+	}
+	bed.Forget(tj.Fix.Path)
+	bed.Forget(filepath.Dir(tj.Fix.Path))
+	if _, err := os.Stat(bedRun("/run/systemd/system/" + unit + ".d/zz-sysdiag-trial.conf")); err == nil {
+		t.Error("the trial's drop-in is still there")
+	}
+	// Under its real filter plus the one fix, it serves a connection.
+	if st, _ := bed.Systemctl("show", "--value", "-p", "ActiveState", unit); st != "active" {
+		bed.Systemctl("start", unit)
+	}
+	connect(t, addr)
+	st, _ := bed.WaitDone(unit, false, 10*time.Second)
+	if res, _ := bed.Systemctl("show", "--value", "-p", "Result", unit); res != "success" {
+		t.Errorf("under the fix: %s, Result=%s", st, res)
+	}
+}
+
+// ProtectClock= answers @clock with EPERM and leaves no record: why explains it from the model, a trial
+// names it as unseen, and --relax-implicit logs the call and names the directive. (adjtimex with modes 0
+// only reads the clock: harmless once let through.) Each trial ends when the oneshot does, not at --for. A trial drop-in left by a crash blocks a second trial
+// until --abort.
+func TestTrialProtectClock(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-clock.service"
+	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" strict adjtimex\nProtectClock=yes\nSystemCallFilter=~@swap\n", false)
+	if res := run(t, unit, false); res != "exit-code" {
+		t.Fatalf("under ProtectClock=yes: Result=%s, want exit-code (EPERM)", res)
+	}
+	w, _ := why(t, unit, false)
+	if !strings.Contains(w.Diagnosis, "possibly denied silently by ProtectClock=") || !strings.Contains(w.Diagnosis, "clock_adjtime") {
+		t.Errorf("why: %s", w.Diagnosis)
+	}
+	plain := <-trialAsync(t, unit, "--for", "20s")
+	if plain.Seconds > 10 {
+		t.Errorf("the trial outlived its oneshot: %.1fs", plain.Seconds)
+	}
+	if len(plain.Unseen) != 1 || plain.Unseen[0].Directive != "ProtectClock" || len(plain.Calls) != 0 {
+		t.Errorf("a plain trial cannot see ProtectClock='s EPERM, and must say so: %+v", plain)
+	}
+	relaxed := <-trialAsync(t, unit, "--for", "20s", "--relax-implicit")
+	// glibc's adjtimex() is the clock_adjtime syscall (CLOCK_REALTIME).
+	if trialCalls(relaxed)["clock_adjtime"] == 0 || len(relaxed.Relaxed) != 1 || !anyContains(relaxed.Notes, "clock_adjtime: denied with EPERM by ProtectClock=") {
+		t.Errorf("--relax-implicit: %+v", relaxed)
+	}
+	t.Logf("relaxed trial: %v; %s", trialCalls(relaxed), relaxed.Restored)
+
+	// A crashed trial's drop-in: a new trial is refused, --abort restores.
+	left := bedRun("/run/systemd/system/" + unit + ".d/zz-sysdiag-trial.conf")
+	os.MkdirAll(filepath.Dir(left), 0o755)
+	if err := os.WriteFile(left, []byte("# written by sysdiag trial: left by a crash\n# before the trial the unit was: inactive\n[Service]\nSystemCallFilter=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := sysdiagInAny(t, nil, "trial", "--for", "20s", unit)
+	if code != 3 || !strings.Contains(string(out), "--abort") {
+		t.Errorf("a second trial: exit %d\n%s", code, out)
+	}
+	if out, code := sysdiagInAny(t, nil, "trial", "--abort", unit); code != 0 || !strings.Contains(string(out), "drop-in removed") {
+		t.Errorf("--abort: exit %d %s", code, out)
+	}
+	if _, err := os.Stat(left); err == nil {
+		t.Error("--abort left the drop-in")
+	}
+}
+
+// bedRun is a path of the bed's own /run (private to its mount namespace) as the host sees it.
+func bedRun(p string) string { return fmt.Sprintf("/proc/%d/root%s", bed.NSPid, p) }
+
+// sysdiagInAny runs sysdiag in the bed, stdout and stderr together, and returns its exit status.
+func sysdiagInAny(t *testing.T, env []string, args ...string) ([]byte, int) {
+	t.Helper()
+	out, err := bed.Exec(env, append([]string{"sh", "-c", `"$0" "$@" 2>&1; echo "exit=$?"`, sysdiag}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.TrimRight(string(out), "\n")
+	i := strings.LastIndex(s, "exit=")
+	code := 0
+	for _, ch := range s[i+5:] {
+		code = code*10 + int(ch-'0')
+	}
+	return []byte(s[:i]), code
+}
+
+// A trial under a flood: a unit that makes 200 000 calls its filter denies (swapon under ~@swap) is one
+// call with its count; records/s, what was lost and sysdiag's CPU and memory are printed (a measurement:
+// README's numbers come from here, nothing is timed as a pass/fail).
+func TestTrialFlood(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-flood.service"
+	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" loop\nSystemCallFilter=~@swap\n", false)
+	stats := filepath.Join(t.TempDir(), "time")
+	out, err := bed.Exec(nil, "/usr/bin/time", "-o", stats, "-f", "%e %U %S %M", sysdiag, "trial", "--json", "--for", "50s", unit)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var tj trialJSON
+	if err := json.Unmarshal(out, &tj); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(stats)
+	var wall, user, sys float64
+	var rss int
+	fmt.Sscanf(string(raw), "%f %f %f %d", &wall, &user, &sys, &rss)
+	n := trialCalls(tj)["swapon"]
+	if len(tj.Calls) != 1 || n == 0 {
+		t.Fatalf("want one folded call: %+v", tj.Calls)
+	}
+	t.Logf("flood: %d of 200000 swapon records in %.1fs (%.0f records/s over the trial; %d lost) from %s; sysdiag %.2fs user + %.2fs sys CPU, %d KiB max RSS",
+		n, tj.Seconds, float64(n)/tj.Seconds, 200000-n, tj.Source, user, sys, rss)
+	if tj.Fix == nil || strings.Join(tj.Fix.Allow, " ") != "swapon" {
+		t.Errorf("fix %+v", tj.Fix)
+	}
+}

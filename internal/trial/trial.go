@@ -1,0 +1,223 @@
+// Package trial is sysdiag's permissive mode for a unit's seccomp hardening: the runtime drop-in that turns
+// the unit's syscall filter into logging (the kernel's own SECCOMP_RET_LOG action, through systemd's
+// SystemCallLog=), and the folding of the logged calls into the answer. It is pure: the command writes the
+// drop-in, restarts the unit, follows the records and puts everything back.
+package trial
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+// DropinName is the trial's runtime drop-in. It sorts after every other drop-in (zz-sysdiag.conf too), so
+// its lines come last; under /run it is gone at reboot.
+const DropinName = "zz-sysdiag-trial.conf"
+
+// Marker starts the drop-in; the state line records what to bring the unit back to.
+const (
+	Marker    = "# written by sysdiag trial"
+	stateLine = "# before the trial the unit was: "
+)
+
+// DropinPath is where the trial's drop-in goes: /run/systemd/system/UNIT.d, or for a user unit the user
+// manager's runtime directory ($XDG_RUNTIME_DIR/systemd/user/UNIT.d).
+func DropinPath(unit string, user bool, runtimeDir string) string {
+	if user {
+		return filepath.Join(runtimeDir, "systemd/user", unit+".d", DropinName)
+	}
+	return filepath.Join("/run/systemd/system", unit+".d", DropinName)
+}
+
+// Plan is what a trial changes, and what it can and cannot see.
+type Plan struct {
+	Dropin string
+	// Logged is how many calls the trial logs (those the unit's filter would deny, on the native ABI).
+	Logged int
+	// Relaxed are the implicit filters turned off and logged (--relax-implicit: whole-call ones only);
+	// Unseen those left enforced, whose denials stay silent (an errno from any filter beats the log
+	// action: the kernel runs every filter and the lowest action wins).
+	Relaxed, Unseen []fixes.Implicit
+	Warnings        []string
+}
+
+// NewPlan builds the drop-in for filter f and the unit's implicit filters ims. The unit's state before
+// the trial ("active", "inactive", …) is written into it, for --abort after a crash.
+func NewPlan(f *fixes.Filter, ims []fixes.Implicit, relax bool, state string) (Plan, error) {
+	var p Plan
+	for _, im := range ims {
+		if relax && im.Whole {
+			p.Relaxed = append(p.Relaxed, im)
+		} else {
+			p.Unseen = append(p.Unseen, im)
+		}
+	}
+	relaxed := func(name string) bool {
+		for _, im := range p.Relaxed {
+			if im.Blocks(name) {
+				return true
+			}
+		}
+		return false
+	}
+	names := syscalls.AllNames()
+	if g, ok := f.Table.Group("@known"); ok {
+		names = g.Expanded
+	}
+	var lines []string
+	switch f.Mode {
+	case fixes.ModeAllow:
+		// Log everything but what the filter lets through: SystemCallLog=~<allowed>. The allow list's
+		// @default is in f already (systemd adds it to SystemCallFilter=, not to SystemCallLog=).
+		var allowed []string
+		for _, n := range names {
+			if f.Allowed(n) && !relaxed(n) {
+				allowed = append(allowed, n)
+			}
+		}
+		if f.Table.Version().Major >= 257 && !contains(allowed, "write") {
+			allowed = append(allowed, "write") // forced into allow lists from v257
+		}
+		sort.Strings(allowed)
+		p.Logged = len(names) - len(allowed)
+		lines = append(lines, "SystemCallLog=~"+strings.Join(allowed, " "))
+	default:
+		var denied []string
+		for _, n := range names {
+			if !f.Allowed(n) || relaxed(n) {
+				denied = append(denied, n)
+			}
+		}
+		if len(denied) == 0 {
+			return p, fmt.Errorf("the unit has no SystemCallFilter= and no implicit filter the trial can log: nothing to try")
+		}
+		p.Logged = len(denied)
+		lines = append(lines, "SystemCallLog="+strings.Join(denied, " "))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: the unit's syscall filter turned into logging for the trial; 'sysdiag trial --abort UNIT' removes it\n", Marker)
+	fmt.Fprintf(&b, "%s%s\n", stateLine, state)
+	b.WriteString("[Service]\nSystemCallFilter=\nSystemCallErrorNumber=\n")
+	for _, im := range p.Relaxed {
+		fmt.Fprintf(&b, "%s=no\n", im.Directive)
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s is off for the trial: that also gives back %s — not a dry run", im.Directive, im.Relaxing))
+	}
+	b.WriteString(strings.Join(lines, "\n") + "\n")
+	p.Dropin = b.String()
+	if f.Mode != fixes.ModeNone {
+		p.Warnings = append([]string{"the unit runs without its syscall filter until the trial ends: every call the filter would block is let through and logged"}, p.Warnings...)
+	}
+	return p, nil
+}
+
+// StateOf reads the state line of a trial's drop-in ("" when it is not one).
+func StateOf(dropin string) (state string, ok bool) {
+	if !strings.HasPrefix(dropin, Marker) {
+		return "", false
+	}
+	for _, l := range strings.Split(dropin, "\n") {
+		if s, ok := strings.CutPrefix(l, stateLine); ok {
+			return strings.TrimSpace(s), true
+		}
+	}
+	return "", true
+}
+
+// Call is one call the trial saw logged (or killed: SystemCallArchitectures= stays), folded by name, ABI
+// and program.
+type Call struct {
+	Syscall  string    `json:"syscall"`
+	Number   int       `json:"number"`
+	Arch     string    `json:"arch"`
+	Exe      string    `json:"exe"`
+	Count    int       `json:"count"`
+	FirstPID int       `json:"first_pid"`
+	First    time.Time `json:"first"`
+	Last     time.Time `json:"last"`
+	Action   string    `json:"action"`
+}
+
+type key struct {
+	name, arch, exe, action string
+}
+
+// Folder folds a trial's records; memory grows with the distinct calls, not with the records.
+type Folder struct {
+	calls   map[key]*Call
+	order   []key
+	first   map[key]evidence.Violation
+	Records int
+}
+
+// NewFolder starts an empty fold.
+func NewFolder() *Folder {
+	return &Folder{calls: map[key]*Call{}, first: map[key]evidence.Violation{}}
+}
+
+// Add counts one of the unit's records (logged or killed calls; others are skipped).
+func (f *Folder) Add(v evidence.Violation) {
+	if v.Action != audit.ActionLog && !v.Action.IsKill() {
+		return
+	}
+	f.Records++
+	k := key{v.Name, v.Arch.String(), v.Exe, v.Action.String()}
+	if c := f.calls[k]; c != nil {
+		c.Count++
+		c.Last = v.Time
+		return
+	}
+	f.order = append(f.order, k)
+	f.calls[k] = &Call{Syscall: v.Name, Number: v.Syscall, Arch: v.Arch.String(), Exe: v.Exe, Count: 1, FirstPID: v.PID, First: v.Time, Last: v.Time, Action: v.Action.String()}
+	f.first[k] = v
+}
+
+// Calls are the folded calls, in the order first seen.
+func (f *Folder) Calls() []Call {
+	out := make([]Call, 0, len(f.order))
+	for _, k := range f.order {
+		out = append(out, *f.calls[k])
+	}
+	return out
+}
+
+// Violations is one violation per distinct call and ABI (the first seen), for the diagnosis and fix.
+func (f *Folder) Violations() []evidence.Violation {
+	seen := map[string]bool{}
+	var out []evidence.Violation
+	for _, k := range f.order {
+		v := f.first[k]
+		id := k.name + "/" + k.arch
+		if seen[id] || !v.Known() {
+			continue
+		}
+		seen[id] = true
+		out = append(out, v)
+	}
+	return out
+}
+
+// ImplicitOf is the relaxed implicit filter behind a call (the trial turned it off), nil when none.
+func ImplicitOf(p Plan, name string) *fixes.Implicit {
+	for i := range p.Relaxed {
+		if p.Relaxed[i].Blocks(name) {
+			return &p.Relaxed[i]
+		}
+	}
+	return nil
+}
+
+func contains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
