@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -242,7 +243,7 @@ loop:
 			}
 			mine := s.unit.Name == name && s.unit.User == opts.user
 			if s.unit.Name == "" { // gone, or another PID namespace: the unit's own programs
-				mine = contains(programs, s.rec.Exe)
+				mine = slices.Contains(programs, s.rec.Exe)
 			}
 			if mine {
 				fold.Add(evidence.Merge([]auditRecord{s.rec}, nil, nil)[0])
@@ -495,13 +496,4 @@ func nonNil(s []fixes.Implicit) []fixes.Implicit {
 		return []fixes.Implicit{}
 	}
 	return s
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

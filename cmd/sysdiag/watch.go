@@ -371,35 +371,51 @@ var (
 	inInitialNS = initialPIDNamespace()
 )
 
+// followJournal follows the audit transport of src from its end (positioned before "watching" is said)
+// and feeds recs until ctx ends. This host's records are tied to their unit by cgroup at once; a fleet's
+// (another host's journal) carry their host, and no cgroup here is theirs.
+func (w *watcher) followJournal(ctx context.Context, src journal.Source, recs chan<- sourced) error {
+	r, err := journal.Open(src)
+	if err == nil {
+		err = r.Tail([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"})
+	}
+	if err != nil {
+		return err
+	}
+	local := src.Local()
+	go func() {
+		defer close(recs)
+		defer r.Close()
+		w.srcErr = r.FollowNext(ctx, func(f journal.Fields) error {
+			rec, err := audit.FromJournal(f)
+			if err != nil {
+				return nil
+			}
+			s := sourced{rec: rec}
+			if local {
+				s.unit = attribute(rec.PID)
+			} else {
+				s.rec.Node, s.rec.Machine = f["_HOSTNAME"], f["_MACHINE_ID"]
+			}
+			select {
+			case recs <- s:
+			case <-ctx.Done():
+			}
+			return nil
+		})
+	}()
+	return nil
+}
+
 // startSource opens the first source that works (the host step of watch) and feeds recs until ctx ends.
 func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string, error) {
 	want := w.opts.source
 	var errs []string
 	if len(w.opts.journalDirs) > 0 { // a fleet's journals: no record is this host's to read a cgroup of
 		src := journal.Source{Dirs: w.opts.journalDirs}
-		r, err := journal.Open(src)
-		if err == nil {
-			err = r.Tail([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"})
-		}
-		if err != nil {
+		if err := w.followJournal(ctx, src, recs); err != nil {
 			return "", failureErr(fmt.Errorf("cannot follow %s: %w", src, err), "")
 		}
-		go func() {
-			defer close(recs)
-			defer r.Close()
-			w.srcErr = r.FollowNext(ctx, func(f journal.Fields) error {
-				rec, err := audit.FromJournal(f)
-				if err != nil {
-					return nil
-				}
-				rec.Node, rec.Machine = f["_HOSTNAME"], f["_MACHINE_ID"]
-				select {
-				case recs <- sourced{rec, cgroup.Unit{}}:
-				case <-ctx.Done():
-				}
-				return nil
-			})
-		}()
 		return src.String() + " (a fleet's: each record is its host's)", nil
 	}
 	if want == "auto" || want == "netlink" {
@@ -447,26 +463,8 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 		}
 	}
 	if want == "auto" || want == "journal" {
-		r, err := journal.Open(journal.Source{})
+		err := w.followJournal(ctx, journal.Source{}, recs)
 		if err == nil {
-			err = r.Tail([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}) // positioned before "watching" is said
-		}
-		if err == nil {
-			go func() {
-				defer close(recs)
-				defer r.Close()
-				w.srcErr = r.FollowNext(ctx, func(f journal.Fields) error {
-					rec, err := audit.FromJournal(f)
-					if err != nil {
-						return nil
-					}
-					select {
-					case recs <- sourced{rec, attribute(rec.PID)}:
-					case <-ctx.Done():
-					}
-					return nil
-				})
-			}()
 			msg := "journald's audit transport"
 			if len(errs) > 0 {
 				msg += " (" + strings.Join(errs, "; ") + ")"

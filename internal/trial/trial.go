@@ -7,6 +7,7 @@ package trial
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, relax bool, state string) (P
 				allowed = append(allowed, n)
 			}
 		}
-		if f.Table.Version().Major >= 257 && !contains(allowed, "write") {
+		if f.Table.Version().Major >= 257 && !slices.Contains(allowed, "write") {
 			allowed = append(allowed, "write") // forced into allow lists from v257
 		}
 		sort.Strings(allowed)
@@ -211,13 +212,4 @@ func ImplicitOf(p Plan, name string) *fixes.Implicit {
 		}
 	}
 	return nil
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
