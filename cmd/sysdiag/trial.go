@@ -246,7 +246,7 @@ loop:
 				mine = slices.Contains(programs, s.rec.Exe)
 			}
 			if mine {
-				fold.Add(evidence.Merge([]auditRecord{s.rec}, nil, nil)[0])
+				fold.Add(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0])
 			}
 		case <-tick.C:
 			if !endedAt.IsZero() && time.Since(endedAt) > time.Second {
@@ -316,7 +316,6 @@ loop:
 	return nil
 }
 
-type auditRecord = audit.Record
 
 // unitState is the unit's ActiveState ("" when the manager cannot be asked).
 func unitState(name string, user bool) string {
