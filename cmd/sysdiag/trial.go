@@ -316,7 +316,6 @@ loop:
 	return nil
 }
 
-
 // unitState is the unit's ActiveState ("" when the manager cannot be asked).
 func unitState(name string, user bool) string {
 	st := ""
