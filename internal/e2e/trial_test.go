@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,10 +47,11 @@ type trialJSON struct {
 func trialAsync(t *testing.T, args ...string) <-chan trialJSON {
 	t.Helper()
 	done := make(chan trialJSON, 1)
+	killed := strings.Contains(t.Name(), "Killed")
 	go func() {
 		out, err := bed.Exec(nil, append([]string{sysdiag, "trial", "--json"}, args...)...)
 		var tj trialJSON
-		if jerr := json.Unmarshal(out, &tj); jerr != nil {
+		if jerr := json.Unmarshal(out, &tj); jerr != nil && !killed {
 			t.Errorf("trial %v: %v %v\n%s", args, err, jerr, out)
 		}
 		done <- tj
@@ -232,5 +235,53 @@ func TestTrialFlood(t *testing.T) {
 		n, tj.Seconds, float64(n)/tj.Seconds, 200000-n, tj.Source, user, sys, rss)
 	if tj.Fix == nil || strings.Join(tj.Fix.Allow, " ") != "swapon" {
 		t.Errorf("fix %+v", tj.Fix)
+	}
+}
+
+// kill -9 in the middle of a trial: the unit is left running without its filter and the drop-in stays;
+// `trial --abort` removes it, reloads and brings the unit back to its state before (stopped), and a new
+// trial runs again after that.
+func TestTrialKilledThenAbort(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-kill.service"
+	writeUnit(t, unit, "[Service]\nExecStart=/bin/sleep 300\nSystemCallFilter=~@swap\n", false)
+	bed.Systemctl("stop", unit)
+	left := bedRun("/run/systemd/system/" + unit + ".d/zz-sysdiag-trial.conf")
+	done := trialAsync(t, unit, "--for", "50s")
+	if !testbed.Poll(15*time.Second, func() bool {
+		st, _ := bed.Systemctl("show", "--value", "-p", "ActiveState", unit)
+		_, err := os.Stat(left)
+		return err == nil && st == "active"
+	}) {
+		t.Fatal("the trial did not start")
+	}
+	killed := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		raw, _ := os.ReadFile(p)
+		args := strings.Split(string(raw), "\x00")
+		if len(args) > 2 && args[0] == sysdiag && args[1] == "trial" && strings.Contains(string(raw), unit) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed++
+			}
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d sysdiag trial processes, want 1", killed)
+	}
+	<-done
+	if _, err := os.Stat(left); err != nil {
+		t.Fatalf("after kill -9 the drop-in should still be there: %v", err)
+	}
+	if out, code := sysdiagInAny(t, nil, "trial", "--abort", unit); code != 0 || !strings.Contains(string(out), "stopped, as before the trial") {
+		t.Fatalf("--abort: exit %d %s", code, out)
+	}
+	if _, err := os.Stat(left); err == nil {
+		t.Error("--abort left the drop-in")
+	}
+	if st, _ := bed.Systemctl("show", "--value", "-p", "ActiveState", unit); st != "inactive" && st != "failed" {
+		t.Errorf("after --abort: %s, want stopped as before", st)
 	}
 }

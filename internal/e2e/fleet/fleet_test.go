@@ -227,10 +227,11 @@ func TestFleetWatch(t *testing.T) {
 	}
 	cores := map[string]int{}
 	for _, b := range []bed{old, cur} { // the hosts send
-		src := filepath.Join(dir, "journal", "remote-"+b.label+".journal")
+		// journal-remote rotates a big host's file (remote-LABEL@….journal): every file of the host.
+		src := filepath.Join(dir, "journal", "remote-"+b.label+"*.journal")
 		n, _ := exec.Command("journalctl", "-q", "--file", src, "MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1", "COREDUMP_SIGNAL=31", "-o", "cat").Output()
 		cores[b.machine] = strings.Count(string(n), "\n")
-		sh := "journalctl -q --file " + src + " -o export | /lib/systemd/systemd-journal-remote --output=" + filepath.Join(wdir, "remote-"+b.label+".journal") + " -"
+		sh := "journalctl -q --file '" + src + "' -o export | /lib/systemd/systemd-journal-remote --output=" + filepath.Join(wdir, "remote-"+b.label+".journal") + " -"
 		if o, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v %s", sh, err, o)
 		}
