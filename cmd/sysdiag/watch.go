@@ -395,7 +395,8 @@ func (w *watcher) followJournal(ctx context.Context, src journal.Source, recs ch
 			if local {
 				s.unit = attribute(rec.PID)
 			} else {
-				s.rec.Node, s.rec.Machine = f["_HOSTNAME"], f["_MACHINE_ID"]
+				h := journal.HostOf(f)
+				s.rec.Node, s.rec.Machine = h.Hostname, h.MachineID
 			}
 			select {
 			case recs <- s:

@@ -179,7 +179,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 						return err
 					}
 					defer jq.Close()
-					return jq.Only("_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP", "_HOSTNAME", "_MACHINE_ID").
+					return jq.Only(append([]string{"_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP"}, journal.HostFields...)...).
 						Query(q, since, until, func(f journal.Fields) error {
 							if f["_TRANSPORT"] == "kernel" && !strings.Contains(f["MESSAGE"], "type=1326 audit(") {
 								return nil
@@ -192,7 +192,8 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 								return nil
 							}
 							// Another host's journal (journal-remote's, a copy): the record is its host's.
-							r.Node, r.Machine = f["_HOSTNAME"], f["_MACHINE_ID"]
+							h := journal.HostOf(f)
+							r.Node, r.Machine = h.Hostname, h.MachineID
 							countRecord(rep)
 							if err := fn(r); err == audit.ErrStop {
 								return journal.ErrStop
