@@ -181,41 +181,13 @@ func lookPath(fsys fs.FS, name string) string {
 	return name
 }
 
-// resolve follows symlinks of an absolute path inside fsys (at most 40, as the kernel does).
+// resolve follows symlinks of an absolute path inside fsys, chroot-style (at most 40, as the kernel does).
 func resolve(fsys fs.FS, p string) string {
 	if !strings.HasPrefix(p, "/") {
 		return p
 	}
-	parts := strings.Split(strings.Trim(p, "/"), "/")
-	done := ""
-	for hops := 0; len(parts) > 0 && hops < 40; {
-		part := parts[0]
-		parts = parts[1:]
-		switch part {
-		case "", ".":
-			continue
-		case "..":
-			if i := strings.LastIndexByte(done, '/'); i >= 0 {
-				done = done[:i]
-			}
-			continue
-		}
-		next := done + "/" + part
-		target, err := fs.ReadLink(fsys, next[1:])
-		if err != nil {
-			done = next
-			continue
-		}
-		hops++
-		if strings.HasPrefix(target, "/") {
-			done = ""
-		}
-		parts = append(strings.Split(strings.Trim(target, "/"), "/"), parts...)
-	}
-	if done == "" {
-		return "/"
-	}
-	return done
+	done, _ := chase(func(name string) (string, error) { return fs.ReadLink(fsys, name) }, strings.Trim(p, "/"), true)
+	return "/" + done
 }
 
 // shebang returns the interpreter of a "#!" script ("" for anything else); for "/usr/bin/env NAME" the

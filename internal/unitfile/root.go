@@ -42,10 +42,22 @@ func (r *Root) resolve(op, name string, last bool) (string, error) {
 	if !fs.ValidPath(name) {
 		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	todo := strings.Split(name, "/")
-	if name == "." {
-		todo = nil
+	done, err := chase(r.r.Readlink, name, last)
+	if err != nil {
+		return "", &fs.PathError{Op: op, Path: name, Err: err}
 	}
+	if done == "" {
+		done = "."
+	}
+	return done, nil
+}
+
+// chase resolves the symbolic links of name (relative to a tree's top) with readlink, chroot-style: an
+// absolute target starts again from the top, ".." stops there, at most maxLinks links (then ELOOP, with
+// the path resolved so far). A component readlink fails on is taken as it is (not a link, or not there:
+// the open that follows says so). The result is relative ("" is the top).
+func chase(readlink func(string) (string, error), name string, last bool) (string, error) {
+	todo := strings.Split(name, "/")
 	done := ""
 	links := 0
 	for len(todo) > 0 {
@@ -63,25 +75,18 @@ func (r *Root) resolve(op, name string, last bool) (string, error) {
 			done = next
 			break
 		}
-		fi, err := r.r.Lstat(next)
-		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-			done = next // not there (the open will say so), or not a link
+		target, err := readlink(next)
+		if err != nil {
+			done = next // not a link, or not there
 			continue
 		}
 		if links++; links > maxLinks {
-			return "", &fs.PathError{Op: op, Path: name, Err: syscall.ELOOP}
-		}
-		target, err := r.r.Readlink(next)
-		if err != nil {
-			return "", &fs.PathError{Op: op, Path: name, Err: err}
+			return done, syscall.ELOOP
 		}
 		if strings.HasPrefix(target, "/") {
 			done = "" // absolute: from the tree's top
 		}
 		todo = append(strings.Split(strings.TrimLeft(target, "/"), "/"), todo...)
-	}
-	if done == "" {
-		done = "."
 	}
 	return done, nil
 }
