@@ -95,7 +95,11 @@ func (f *Filter) Decide(name string, arch, host syscalls.Arch) Decision {
 		d.Kills = f.ErrorNumber == ErrnoKill
 		d.Errno = f.ErrorNumber
 		if !d.Kills && d.Cause != CauseErrnoEntry {
-			d.Explain += fmt.Sprintf("; SystemCallErrorNumber=%s makes it fail with that errno instead of a kill", ErrnoName(f.ErrorNumber))
+			where := ""
+			if f.ErrorNumberLine != nil {
+				where = " (" + f.ErrorNumberLine.Where() + ")"
+			}
+			d.Explain += fmt.Sprintf("; SystemCallErrorNumber=%s%s makes it fail with that errno instead of a kill", ErrnoName(f.ErrorNumber), where)
 		}
 		return d
 	}
@@ -138,7 +142,11 @@ func (f *Filter) Decide(name string, arch, host syscalls.Arch) Decision {
 			Explain: fmt.Sprintf("the deny list has %s: %s", name, e.origin)}
 		if !d.Kills {
 			d.Cause = CauseErrnoEntry
-			d.Explain += fmt.Sprintf("; it fails with %s (no kill, no audit record)", ErrnoName(errno))
+			from := ""
+			if e.errno == errnoNone && f.ErrorNumberLine != nil {
+				from = fmt.Sprintf(", from SystemCallErrorNumber=%s (%s)", f.ErrorNumberLine.Value, f.ErrorNumberLine.Where())
+			}
+			d.Explain += fmt.Sprintf("; it fails with %s%s (no kill, no audit record)", ErrnoName(errno), from)
 		}
 		return d
 	}

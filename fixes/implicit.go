@@ -63,13 +63,13 @@ func Implicits(t syscalls.Table, as []Assignment) []Implicit {
 		out = append(out, im)
 		return &out[len(out)-1]
 	}
-	on := func(dir string) bool { a := last[dir]; return a != nil && isTrue(a.Value) }
+	on := func(dir string) bool { a := last[dir]; return a != nil && IsTrue(a.Value) }
 
 	// Install order (exec-invoke.c:exec_invoke): hostname; address families, MDWE, realtime, SUID/SGID,
 	// namespaces; sysctl, modules, logs, clock, devices; personality.
 	if a := last["ProtectHostname"]; a != nil {
 		val := strings.ToLower(strings.TrimSpace(a.Value))
-		if isTrue(val) || (strings.HasPrefix(val, "yes:") && v.Major >= 258) || (val == "private" && v.Major < 258) {
+		if IsTrue(val) || (strings.HasPrefix(val, "yes:") && v.Major >= 258) || (val == "private" && v.Major < 258) {
 			add("ProtectHostname", []string{"sethostname", "setdomainname"}, true, "", "EPERM", "a private UTS namespace")
 		}
 	}
@@ -91,10 +91,10 @@ func Implicits(t syscalls.Table, as []Assignment) []Implicit {
 	if on("RestrictRealtime") {
 		add("RestrictRealtime", []string{"sched_setscheduler"}, false, "a realtime policy (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE)", "EPERM", "LimitRTPRIO=0")
 	}
-	if a := last["RestrictSUIDSGID"]; (a != nil && isTrue(a.Value)) || on("DynamicUser") {
+	if a := last["RestrictSUIDSGID"]; (a != nil && IsTrue(a.Value)) || on("DynamicUser") {
 		im := add("RestrictSUIDSGID", []string{"chmod", "fchmod", "fchmodat", "fchmodat2", "mkdir", "mkdirat", "mknod", "mknodat", "creat", "open", "openat", "openat2"}, false,
 			"a mode with S_ISUID or S_ISGID; openat2 as a whole (ENOSYS from v248)", "EPERM", "")
-		if a == nil || !isTrue(a.Value) {
+		if a == nil || !IsTrue(a.Value) {
 			im.Line, im.Where = last["DynamicUser"], "implied by DynamicUser=yes ("+last["DynamicUser"].Where()+"), which cannot be undone"
 		}
 	}
@@ -157,8 +157,8 @@ func known(calls []string) []string {
 	return out
 }
 
-// isTrue is systemd's parse_boolean for "yes".
-func isTrue(v string) bool {
+// IsTrue is systemd's parse_boolean for "yes".
+func IsTrue(v string) bool {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "1", "yes", "y", "true", "t", "on":
 		return true

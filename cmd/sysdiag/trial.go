@@ -24,6 +24,7 @@ import (
 	"github.com/sysdiag/sysdiag/internal/trial"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
+	"golang.org/x/sys/unix"
 )
 
 type trialOptions struct {
@@ -102,8 +103,12 @@ type trialAnswer struct {
 	Calls    []trial.Call       `json:"calls"`
 	Findings []diagnose.Finding `json:"findings"`
 	Fix      *diagnose.Fix      `json:"fix,omitempty"`
-	Unseen   []fixes.Implicit   `json:"unseen"`
-	Relaxed  []fixes.Implicit   `json:"relaxed"`
+	// Implicit are the calls an enforced implicit filter answered with its errno, seen through the
+	// manager's log flag (Visible): the directive is responsible, not SystemCallFilter=.
+	Implicit []trial.ImplicitHit `json:"implicit"`
+	Visible  []fixes.Implicit    `json:"visible"`
+	Unseen   []fixes.Implicit    `json:"unseen"`
+	Relaxed  []fixes.Implicit    `json:"relaxed"`
 	Warnings []string           `json:"warnings"`
 	Notes    []string           `json:"notes"`
 	Restored string             `json:"restored"`
@@ -140,7 +145,12 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	}
 	f := fixes.Build(t, u.Assigns, fixes.LibseccompKnows)
 	state := unitState(name, opts.user)
-	plan, err := trial.NewPlan(f, fixes.Implicits(t, u.Assigns), opts.relax, state)
+	// The log flag for the implicit filters' errno denials: the system manager's environment, v248+
+	// (ManagerEnvironment=), unless it is on already. A user manager's is left alone (its only
+	// configuration a user may write, ~/.config/systemd/user.conf, would hide /etc/systemd/user.conf).
+	flagOn := !opts.user && logSeccompOn()
+	popts := trial.Options{Relax: opts.relax, LogFlag: flagOn || (!opts.user && t.Version().Major >= 248), Kernel: kernelVersion()}
+	plan, err := trial.NewPlan(f, fixes.Implicits(t, u.Assigns), popts, state)
 	if err != nil {
 		return notFoundErr(fmt.Errorf("%s: %w", name, err), "")
 	}
@@ -163,19 +173,26 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(stderr, "sysdiag: trial: %s\n", w)
 	}
-	ans := &trialAnswer{Unit: name, User: opts.user, Unseen: nonNil(plan.Unseen), Relaxed: nonNil(plan.Relaxed), Warnings: plan.Warnings, Notes: []string{}}
-	// Whatever happens from here on, the unit gets its filter back.
-	restored := false
+	ans := &trialAnswer{Unit: name, User: opts.user, Implicit: []trial.ImplicitHit{}, Visible: nonNil(plan.Visible), Unseen: nonNil(plan.Unseen),
+		Relaxed: nonNil(plan.Relaxed), Warnings: plan.Warnings, Notes: []string{}}
+	// Whatever happens from here on, the unit gets its filter back (and the manager its environment).
+	restored, flagSet := false, false
 	restore := func() {
 		if restored {
 			return
 		}
 		restored = true
-		ans.Restored = restoreUnit(name, opts.user, path, state)
+		ans.Restored = restoreTrial(name, opts.user, path, state, flagSet)
 	}
 	defer restore()
 	if werr != nil {
 		return failureErr(werr, "")
+	}
+	if plan.LogErrno && !flagOn {
+		if err := unitfile.WriteDropIn(trial.ManagerConfPath(name), trial.ManagerConf(true)); err != nil {
+			return failureErr(fmt.Errorf("setting the manager's log flag for the trial: %w", err), "")
+		}
+		flagSet = true
 	}
 
 	// Follow the records before the unit starts: the watch machinery (multicast → journal → audit.log).
@@ -285,9 +302,22 @@ loop:
 	if ans.Calls == nil {
 		ans.Calls = []trial.Call{}
 	}
-	res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: fold.Violations(), Host: syscalls.HostArch()})
+	forFilter, hits := trial.Split(plan, f, fold.Violations(), syscalls.HostArch())
+	res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: forFilter, Host: syscalls.HostArch()})
 	ans.Findings, ans.Fix = res.Violations, res.Fix
 	ans.Notes = append(ans.Notes, res.Notes...)
+	for _, h := range hits {
+		ans.Implicit = append(ans.Implicit, h)
+		n := fmt.Sprintf("%s: answered %s by %s= (%s), kept enforced for the trial", h.Syscall, h.Errno, h.Directive, h.Where)
+		if h.Condition != "" {
+			n += " (" + h.Condition + ")"
+		}
+		n += "; SystemCallFilter= cannot let it through"
+		if h.Relaxing != "" {
+			n += "; " + h.Directive + "=no would, and also gives back " + h.Relaxing
+		}
+		ans.Notes = append(ans.Notes, n)
+	}
 	for _, v := range res.Violations {
 		if im := trial.ImplicitOf(plan, v.Syscall); im != nil {
 			ans.Notes = append(ans.Notes, fmt.Sprintf("%s: denied with %s by %s (%s), turned off for the trial; letting it through means %s=no, which also gives back %s",
@@ -296,6 +326,14 @@ loop:
 	}
 	if len(ans.Calls) == 0 {
 		ans.Notes = append(ans.Notes, "nothing the filter would block was called during the trial: for what it exercised, the filter is right")
+	}
+	for _, im := range plan.Visible {
+		if !slices.ContainsFunc(hits, func(h trial.ImplicitHit) bool { return h.Directive == im.Directive }) {
+			ans.Notes = append(ans.Notes, im.Directive+"= stayed enforced, its denials logged: it denied nothing during the trial")
+		}
+	}
+	if hits != nil && len(forFilter) == 0 {
+		ans.Notes = append(ans.Notes, "SystemCallFilter= blocked nothing: every denial came from another directive's filter (above)")
 	}
 
 	// --write: the fix under the real filter, verified, rolled back if the unit is killed again.
@@ -377,19 +415,93 @@ func restoreUnit(name string, user bool, path, state string) string {
 }
 
 func abortTrial(stdout io.Writer, name string, user bool, path string) error {
+	_, cerr := os.Stat(trial.ManagerConfPath(name))
+	flag := !user && cerr == nil
 	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && !flag {
 		return notFoundErr(fmt.Errorf("no trial drop-in for %s (%s)", name, path), "")
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return failureErr(err, "")
 	}
 	state, ok := trial.StateOf(string(raw))
-	if !ok {
+	if err == nil && !ok {
 		return failureErr(fmt.Errorf("%s was not written by sysdiag trial: not removing it", path), "")
 	}
-	fmt.Fprintf(stdout, "%s\n", restoreUnit(name, user, path, state))
+	if err != nil { // only the manager's drop-in was left: the unit stays as it is
+		state = unitState(name, user)
+	}
+	fmt.Fprintf(stdout, "%s\n", restoreTrial(name, user, path, state, flag))
 	return nil
+}
+
+// restoreTrial puts back what a trial changed: the unit (restoreUnit) and, when flag, the manager's log
+// flag — turned off again (SYSTEMD_LOG_SECCOMP=0: removing the drop-in does not unset it) unless another
+// unit's trial still needs it, and the manager drop-in removed after the reload.
+func restoreTrial(name string, user bool, path, state string, flag bool) string {
+	if !flag {
+		return restoreUnit(name, user, path, state)
+	}
+	conf := trial.ManagerConfPath(name)
+	others := false
+	if es, err := os.ReadDir(trial.ManagerConfDir); err == nil {
+		for _, e := range es {
+			others = others || trial.IsManagerConf(e.Name()) && e.Name() != filepath.Base(conf)
+		}
+	}
+	msg := "; the manager's log flag stays on for another unit's trial"
+	if others {
+		os.Remove(conf)
+	} else if err := os.WriteFile(conf, []byte(trial.ManagerConf(false)), 0o644); err != nil {
+		msg = "; could not turn the manager's log flag off (" + err.Error() + ")"
+	} else {
+		msg = "; the manager's log flag is off again"
+	}
+	did := restoreUnit(name, user, path, state)
+	if !others {
+		os.Remove(conf)
+	}
+	return did + msg
+}
+
+// logSeccompOn says whether the system manager already loads unit filters with the log flag: its
+// initial environment, then system.conf and its drop-ins in systemd's order (the trials' left out).
+func logSeccompOn() bool {
+	env, _ := os.ReadFile("/proc/1/environ")
+	var confs [][]byte
+	for _, d := range []string{"/etc", "/run", "/usr/local/lib", "/usr/lib"} {
+		if raw, err := os.ReadFile(d + "/systemd/system.conf"); err == nil {
+			confs = append(confs, raw)
+			break
+		}
+	}
+	byName := map[string]string{}
+	var names []string
+	for _, d := range []string{"/etc", "/run", "/usr/local/lib", "/usr/lib"} {
+		es, _ := os.ReadDir(d + "/systemd/system.conf.d")
+		for _, e := range es {
+			if n := e.Name(); strings.HasSuffix(n, ".conf") && !trial.IsManagerConf(n) && byName[n] == "" {
+				byName[n] = filepath.Join(d, "systemd/system.conf.d", n)
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if raw, err := os.ReadFile(byName[n]); err == nil {
+			confs = append(confs, raw)
+		}
+	}
+	return trial.LogSeccompOn(env, confs)
+}
+
+// kernelVersion is the running kernel's release as major.point.
+func kernelVersion() syscalls.Version {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return syscalls.Version{}
+	}
+	return trial.ParseKernel(unix.ByteSliceToString(u.Release[:]))
 }
 
 // writeAndVerify writes the fix, restarts the unit under its real filter and watches it for d: killed
@@ -444,20 +556,28 @@ func writeAndVerify(name string, user bool, fx *diagnose.Fix, d time.Duration) (
 func printTrial(w io.Writer, a *trialAnswer) error {
 	bw := &errWriter{w: w}
 	fmt.Fprintf(bw, "trial of %s: %.1f s, %d records, %d call(s) the filter would have blocked\n", clean(a.Unit), a.Seconds, a.Records, len(a.Calls))
-	if len(a.Findings) > 0 {
+	if len(a.Findings)+len(a.Implicit) > 0 {
 		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  CALL\tARCH\tCOUNT\tFIRST BY\tGROUP\tBLOCKED BY")
-		for _, f := range a.Findings {
+		seen := func(call, arch string) (int, string) {
 			n, exe := 0, ""
 			for _, c := range a.Calls {
-				if c.Syscall == f.Syscall && c.Arch == f.Arch {
+				if c.Syscall == call && c.Arch == arch {
 					n += c.Count
 					if exe == "" {
 						exe = fmt.Sprintf("%s (pid %d)", c.Exe, c.FirstPID)
 					}
 				}
 			}
+			return n, exe
+		}
+		for _, f := range a.Findings {
+			n, exe := seen(f.Syscall, f.Arch)
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", f.Syscall, f.Arch, n, clean(exe), firstOr(f.Groups, "-"), clean(f.BlockedBy.Explain))
+		}
+		for _, h := range a.Implicit {
+			n, exe := seen(h.Syscall, h.Arch)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", h.Syscall, h.Arch, n, clean(exe), "-", clean(fmt.Sprintf("%s= (%s) answers %s", h.Directive, h.Where, h.Errno)))
 		}
 		tw.Flush()
 	}

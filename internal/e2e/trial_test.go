@@ -31,6 +31,18 @@ type trialJSON struct {
 		Dropin   string   `json:"dropin"`
 		Path     string   `json:"dropin_path"`
 	} `json:"fix"`
+	Findings []struct {
+		Syscall   string `json:"syscall"`
+		BlockedBy struct {
+			Explain string `json:"explain"`
+			Errno   string `json:"errno"`
+		} `json:"blocked_by"`
+	} `json:"findings"`
+	Implicit []struct {
+		Syscall   string `json:"syscall"`
+		Directive string `json:"directive"`
+		Errno     string `json:"errno"`
+	} `json:"implicit"`
 	Unseen []struct {
 		Directive string `json:"directive"`
 	} `json:"unseen"`
@@ -133,10 +145,12 @@ func TestTrialNcatListener(t *testing.T) {
 	}
 }
 
-// ProtectClock= answers @clock with EPERM and leaves no record: why explains it from the model, a trial
-// names it as unseen, and --relax-implicit logs the call and names the directive. (adjtimex with modes 0
-// only reads the clock: harmless once let through.) Each trial ends when the oneshot does, not at --for. A trial drop-in left by a crash blocks a second trial
-// until --abort.
+// ProtectClock= answers @clock with EPERM and leaves no record: why explains it from the model; a trial
+// keeps it enforced and sees the denial anyway (the manager's log flag, SYSTEMD_LOG_SECCOMP=1, for the
+// trial only: after it the same run leaves no record again); --relax-implicit logs the call instead and
+// names the directive. (adjtimex with modes 0 only reads the clock: harmless once let through.) Each
+// trial ends when the oneshot does, not at --for. A trial drop-in left by a crash blocks a second
+// trial until --abort.
 func TestTrialProtectClock(t *testing.T) {
 	need(t)
 	defer timed(t)()
@@ -153,11 +167,26 @@ func TestTrialProtectClock(t *testing.T) {
 	if plain.Seconds > 10 {
 		t.Errorf("the trial outlived its oneshot: %.1fs", plain.Seconds)
 	}
-	if len(plain.Unseen) != 1 || plain.Unseen[0].Directive != "ProtectClock" || len(plain.Calls) != 0 {
-		t.Errorf("a plain trial cannot see ProtectClock='s EPERM, and must say so: %+v", plain)
-	}
-	relaxed := <-trialAsync(t, unit, "--for", "20s", "--relax-implicit")
 	// glibc's adjtimex() is the clock_adjtime syscall (CLOCK_REALTIME).
+	if len(plain.Implicit) != 1 || plain.Implicit[0].Directive != "ProtectClock" || plain.Implicit[0].Syscall != "clock_adjtime" ||
+		plain.Implicit[0].Errno != "EPERM" || len(plain.Unseen) != 0 || plain.Fix != nil || !anyContains(plain.Notes, "SystemCallFilter= cannot let it through") {
+		t.Errorf("a trial keeps ProtectClock= enforced and sees its EPERM through the log flag: %+v", plain)
+	}
+	if !strings.Contains(plain.Restored, "log flag is off again") {
+		t.Errorf("restored: %s", plain.Restored)
+	}
+	if _, err := os.Stat(bedRun("/run/systemd/system.conf.d/zz-sysdiag-trial-" + unit + ".conf")); err == nil {
+		t.Error("the trial's manager drop-in is still there")
+	}
+	// The flag is off again: the same denial leaves no record.
+	after := time.Now()
+	run(t, unit, false)
+	time.Sleep(time.Second)
+	if n := errnoRecords(t, after); n != 0 {
+		t.Errorf("after the trial the manager still loads filters with the log flag: %d errno records", n)
+	}
+	t.Logf("plain trial: %v (%s); %s", trialCalls(plain), plain.Source, plain.Restored)
+	relaxed := <-trialAsync(t, unit, "--for", "20s", "--relax-implicit")
 	if trialCalls(relaxed)["clock_adjtime"] == 0 || len(relaxed.Relaxed) != 1 || !anyContains(relaxed.Notes, "clock_adjtime: denied with EPERM by ProtectClock=") {
 		t.Errorf("--relax-implicit: %+v", relaxed)
 	}
@@ -178,6 +207,73 @@ func TestTrialProtectClock(t *testing.T) {
 	}
 	if _, err := os.Stat(left); err == nil {
 		t.Error("--abort left the drop-in")
+	}
+}
+
+// errnoRecords counts the seccomp records with the errno action in the bed's journal since t.
+func errnoRecords(t *testing.T, since time.Time) int {
+	t.Helper()
+	out, err := bed.Exec(nil, "journalctl", "-q", "--no-pager", "--since", epoch(since), "_TRANSPORT=audit", "_AUDIT_TYPE=1326", "-o", "cat")
+	if err != nil {
+		t.Fatalf("journalctl: %v %s", err, out)
+	}
+	return strings.Count(string(out), "code=0x50000")
+}
+
+// SystemCallErrorNumber=EPERM and a deny list: the denied call fails with EPERM and no record. The
+// trial logs it instead, names it and the line with the errno, and one fix lets it through.
+func TestTrialErrnoDenyList(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-errno.service"
+	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" strict ptrace\nSystemCallFilter=~@debug\nSystemCallErrorNumber=EPERM\n", false)
+	if res := run(t, unit, false); res != "exit-code" {
+		t.Fatalf("under ~@debug with EPERM: Result=%s, want exit-code", res)
+	}
+	tj := <-trialAsync(t, unit, "--for", "20s")
+	if trialCalls(tj)["ptrace"] == 0 || tj.Fix == nil || strings.Join(tj.Fix.Allow, " ") != "ptrace" || !tj.Fix.Verified {
+		t.Fatalf("trial: %+v", tj)
+	}
+	found := false
+	for _, f := range tj.Findings {
+		found = found || f.Syscall == "ptrace" && f.BlockedBy.Errno == "EPERM" && strings.Contains(f.BlockedBy.Explain, "SystemCallErrorNumber=EPERM")
+	}
+	if !found {
+		t.Errorf("the finding must name the errno and its line: %+v", tj.Findings)
+	}
+	if len(tj.Implicit) != 0 {
+		t.Errorf("no implicit filter here: %+v", tj.Implicit)
+	}
+}
+
+// A unit whose filter is already right: the trial reports nothing and restores it running; a second
+// trial of it while the first runs is refused.
+func TestTrialAlreadyRight(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-right.service"
+	writeUnit(t, unit, "[Service]\nExecStart=/bin/sleep 300\nSystemCallFilter=~@swap\n", false)
+	if _, err := bed.Systemctl("restart", unit); err != nil {
+		t.Fatal(err)
+	}
+	defer bed.Systemctl("stop", unit)
+	left := bedRun("/run/systemd/system/" + unit + ".d/zz-sysdiag-trial.conf")
+	done := trialAsync(t, unit, "--for", "4s")
+	if !testbed.Poll(10*time.Second, func() bool { _, err := os.Stat(left); return err == nil }) {
+		t.Fatal("the trial did not start")
+	}
+	if out, code := sysdiagInAny(t, nil, "trial", "--for", "2s", unit); code != 3 || !strings.Contains(string(out), "a trial of "+unit+" is running") {
+		t.Errorf("a second, concurrent trial: exit %d\n%s", code, out)
+	}
+	tj := <-done
+	if len(tj.Calls) != 0 || tj.Fix != nil || !anyContains(tj.Notes, "the filter is right") || !strings.Contains(tj.Restored, "running again under its real filter") {
+		t.Errorf("trial: %+v", tj)
+	}
+	if st, _ := bed.Systemctl("show", "--value", "-p", "ActiveState", unit); st != "active" {
+		t.Errorf("after the trial: %s, want running as before", st)
+	}
+	if _, err := os.Stat(left); err == nil {
+		t.Error("the trial's drop-in is still there")
 	}
 }
 

@@ -368,8 +368,14 @@ func (b *Bed) WriteFile(path, content string) error {
 	return os.WriteFile(path, []byte(content), 0o644)
 }
 
-// Forget makes Stop remove path too (a file the test had sysdiag write).
-func (b *Bed) Forget(path string) { b.files = append(b.files, b.Path(path)) }
+// Forget makes Stop remove path too (a file the test had sysdiag write), and its drop-in directory.
+func (b *Bed) Forget(path string) {
+	path = b.Path(path)
+	if strings.HasSuffix(filepath.Dir(path), ".d") {
+		b.files = append(b.files, filepath.Dir(path))
+	}
+	b.files = append(b.files, path)
+}
 
 // WaitDone waits until the unit is no longer activating, active or deactivating and returns its
 // ActiveState. For a oneshot without RemainAfterExit that is "inactive" or "failed".

@@ -43,23 +43,41 @@ type Plan struct {
 	// Logged is how many calls the trial logs (those the unit's filter would deny, on the native ABI).
 	Logged int
 	// Relaxed are the implicit filters turned off and logged (--relax-implicit: whole-call ones only);
-	// Unseen those left enforced, whose denials stay silent (an errno from any filter beats the log
+	// Visible those left enforced whose errno denials the manager's log flag makes records (LogErrno);
+	// Unseen those left enforced whose denials stay silent (an errno from any filter beats the log
 	// action: the kernel runs every filter and the lowest action wins).
-	Relaxed, Unseen []fixes.Implicit
-	Warnings        []string
+	Relaxed, Visible, Unseen []fixes.Implicit
+	// LogErrno says the trial needs the manager's log flag ($SYSTEMD_LOG_SECCOMP=1) for Visible.
+	LogErrno bool
+	Warnings []string
+}
+
+// Options are what a trial may do beyond turning SystemCallFilter= into logging.
+type Options struct {
+	// Relax turns the whole-call implicit filters off and logs their calls (--relax-implicit).
+	Relax bool
+	// LogFlag says the manager can load the unit's filters with the kernel's log flag for the trial (the
+	// system manager, v248+: ManagerEnvironment=), so the enforced implicit filters' errno denials are
+	// recorded; Kernel is the running kernel's version (as major.point: "6.18"), for what stays invisible anyway.
+	LogFlag bool
+	Kernel  syscalls.Version
 }
 
 // NewPlan builds the drop-in for filter f and the unit's implicit filters ims. The unit's state before
 // the trial ("active", "inactive", …) is written into it, for --abort after a crash.
-func NewPlan(f *fixes.Filter, ims []fixes.Implicit, relax bool, state string) (Plan, error) {
+func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Plan, error) {
 	var p Plan
 	for _, im := range ims {
-		if relax && im.Whole {
+		switch {
+		case o.Relax && im.Whole:
 			p.Relaxed = append(p.Relaxed, im)
-		} else {
+		case o.LogFlag && !noSeccomp(f.Table.Version(), o.Kernel, im):
+			p.Visible = append(p.Visible, im)
+		default:
 			p.Unseen = append(p.Unseen, im)
 		}
 	}
+	p.LogErrno = len(p.Visible) > 0
 	relaxed := func(name string) bool {
 		for _, im := range p.Relaxed {
 			if im.Blocks(name) {
@@ -96,11 +114,13 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, relax bool, state string) (P
 				denied = append(denied, n)
 			}
 		}
-		if len(denied) == 0 {
+		if len(denied) == 0 && !p.LogErrno {
 			return p, fmt.Errorf("the unit has no SystemCallFilter= and no implicit filter the trial can log: nothing to try")
 		}
 		p.Logged = len(denied)
-		lines = append(lines, "SystemCallLog="+strings.Join(denied, " "))
+		if len(denied) > 0 {
+			lines = append(lines, "SystemCallLog="+strings.Join(denied, " "))
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: the unit's syscall filter turned into logging for the trial; 'sysdiag trial --abort UNIT' removes it\n", Marker)
@@ -110,12 +130,31 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, relax bool, state string) (P
 		fmt.Fprintf(&b, "%s=no\n", im.Directive)
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s is off for the trial: that also gives back %s — not a dry run", im.Directive, im.Relaxing))
 	}
-	b.WriteString(strings.Join(lines, "\n") + "\n")
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
 	p.Dropin = b.String()
+	if p.LogErrno {
+		var ds []string
+		for _, im := range p.Visible {
+			ds = append(ds, im.Directive+"=")
+		}
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s stay enforced; their errno denials are logged for the trial with SYSTEMD_LOG_SECCOMP=1 in the manager's environment (%s): every unit started meanwhile logs its seccomp errno denials too (records only; a process keeps its filter's flag until it restarts)",
+			strings.Join(ds, " "), ManagerConfDir))
+	}
 	if f.Mode != fixes.ModeNone {
 		p.Warnings = append([]string{"the unit runs without its syscall filter until the trial ends: every call the filter would block is let through and logged"}, p.Warnings...)
 	}
 	return p, nil
+}
+
+// noSeccomp says the implicit filter may not be a seccomp filter at all on this systemd and kernel:
+// MemoryDenyWriteExecute= is prctl(PR_SET_MDWE) from v254 on kernels ≥ 6.3, which leaves no record.
+func noSeccomp(v, kernel syscalls.Version, im fixes.Implicit) bool {
+	if im.Directive != "MemoryDenyWriteExecute" || v.Major < 254 {
+		return false
+	}
+	return kernel.Major == 0 || kernel.Major > 6 || kernel.Major == 6 && kernel.Point >= 3
 }
 
 // StateOf reads the state line of a trial's drop-in ("" when it is not one).
@@ -162,9 +201,10 @@ func NewFolder() *Folder {
 	return &Folder{calls: map[key]*Call{}, first: map[key]evidence.Violation{}}
 }
 
-// Add counts one of the unit's records (logged or killed calls; others are skipped).
+// Add counts one of the unit's records (logged, killed, or answered with an errno by a filter loaded
+// with the log flag; others are skipped).
 func (f *Folder) Add(v evidence.Violation) {
-	if v.Action != audit.ActionLog && !v.Action.IsKill() {
+	if v.Action != audit.ActionLog && v.Action != audit.ActionErrno && !v.Action.IsKill() {
 		return
 	}
 	f.Records++
@@ -212,4 +252,17 @@ func ImplicitOf(p Plan, name string) *fixes.Implicit {
 		}
 	}
 	return nil
+}
+
+// ParseKernel reads a kernel release (uname -r: "6.18.44-cloud-amd64") as major.point; zero when it
+// cannot.
+func ParseKernel(release string) syscalls.Version {
+	f := strings.FieldsFunc(release, func(r rune) bool { return r < '0' || r > '9' })
+	var v syscalls.Version
+	if len(f) >= 2 {
+		fmt.Sscan(f[0], &v.Major)
+		fmt.Sscan(f[1], &v.Point)
+		v.Raw = release
+	}
+	return v
 }

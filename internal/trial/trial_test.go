@@ -25,7 +25,7 @@ func TestPlanAllowList(t *testing.T) {
 	as := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "@system-service"}, {Directive: "SystemCallFilter", Value: "~@network-io"},
 		{Directive: "ProtectClock", Value: "yes"}, {Directive: "RestrictAddressFamilies", Value: "AF_UNIX"}}
 	f := fixes.Build(tb, as, nil)
-	p, err := NewPlan(f, fixes.Implicits(tb, as), false, "active")
+	p, err := NewPlan(f, fixes.Implicits(tb, as), Options{}, "active")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestPlanAllowList(t *testing.T) {
 		t.Errorf("unseen %v relaxed %v warnings %v", p.Unseen, p.Relaxed, p.Warnings)
 	}
 	// --relax-implicit turns the whole-call ones (ProtectClock=) into logging, never the argument ones.
-	r, _ := NewPlan(f, fixes.Implicits(tb, as), true, "inactive")
+	r, _ := NewPlan(f, fixes.Implicits(tb, as), Options{Relax: true}, "inactive")
 	if !strings.Contains(r.Dropin, "ProtectClock=no\n") || strings.Contains(r.Dropin, "RestrictAddressFamilies=") || len(r.Unseen) != 1 ||
 		strings.Contains(r.Dropin, " clock_settime ") || r.Logged < p.Logged {
 		t.Errorf("relaxed:\n%s\nunseen %v", r.Dropin, r.Unseen)
@@ -72,11 +72,11 @@ func TestPlanAllowList(t *testing.T) {
 func TestPlanDenyListAndNone(t *testing.T) {
 	tb := table(t, "257.13")
 	as := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@swap"}}
-	p, err := NewPlan(fixes.Build(tb, as, nil), nil, false, "inactive")
+	p, err := NewPlan(fixes.Build(tb, as, nil), nil, Options{}, "inactive")
 	if err != nil || !strings.Contains(p.Dropin, "\nSystemCallLog=swapoff swapon\n") || p.Logged != 2 {
 		t.Errorf("%v\n%s", err, p.Dropin)
 	}
-	if _, err := NewPlan(fixes.Build(tb, nil, nil), nil, false, "inactive"); err == nil {
+	if _, err := NewPlan(fixes.Build(tb, nil, nil), nil, Options{}, "inactive"); err == nil {
 		t.Error("no filter: nothing to try")
 	}
 }
@@ -92,12 +92,90 @@ func TestFolder(t *testing.T) {
 	}
 	f.Add(rec("socket", 41, "/usr/bin/ncat", 0, audit.ActionLog))
 	f.Add(rec("socket", 41, "/usr/bin/other", 1, audit.ActionLog))
-	f.Add(rec("fchown", 93, "/usr/bin/ncat", 2, audit.ActionErrno)) // not the trial's: skipped
+	f.Add(rec("fchown", 93, "/usr/bin/ncat", 2, audit.ActionTrap)) // not the trial's: skipped
 	cs := f.Calls()
 	if f.Records != 1002 || len(cs) != 3 || cs[0].Syscall != "setsockopt" || cs[0].Count != 1000 || cs[0].FirstPID != 10 {
 		t.Errorf("%d records, %+v", f.Records, cs)
 	}
 	if vs := f.Violations(); len(vs) != 2 {
 		t.Errorf("one violation per call and ABI: %+v", vs)
+	}
+}
+
+// With the manager's log flag the enforced implicit filters become visible (their errno denials are
+// records); MemoryDenyWriteExecute= on v254+ and a kernel ≥ 6.3 is prctl(PR_SET_MDWE), never seen.
+func TestPlanLogFlag(t *testing.T) {
+	as := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@swap"}, {Directive: "ProtectClock", Value: "yes"},
+		{Directive: "MemoryDenyWriteExecute", Value: "yes"}, {Directive: "RestrictAddressFamilies", Value: "AF_UNIX"}}
+	k618, k61 := ParseKernel("6.18.44"), ParseKernel("6.1.0-41-cloud-amd64")
+	if k618.Major != 6 || k618.Point != 18 || k61.Point != 1 || ParseKernel("x").Major != 0 {
+		t.Fatalf("ParseKernel: %+v %+v", k618, k61)
+	}
+	for _, c := range []struct {
+		v               string
+		kernel          syscalls.Version
+		visible, unseen int
+	}{{"252.39", k618, 3, 0}, {"257.13", k618, 2, 1}, {"257.13", k61, 3, 0}} {
+		tb := table(t, c.v)
+		f := fixes.Build(tb, as, nil)
+		p, err := NewPlan(f, fixes.Implicits(tb, as), Options{LogFlag: true, Kernel: c.kernel}, "inactive")
+		if err != nil || !p.LogErrno || len(p.Visible) != c.visible || len(p.Unseen) != c.unseen || !anyHas(p.Warnings, "SYSTEMD_LOG_SECCOMP=1") {
+			t.Errorf("%s on %s: %v visible %d unseen %d %v", c.v, c.kernel, err, len(p.Visible), len(p.Unseen), p.Warnings)
+		}
+		// The errno records of what stays enforced name the directive; a call the filter denies too
+		// also goes to the fix.
+		host := syscalls.ArchX86_64
+		vs := []evidence.Violation{
+			{Name: "clock_adjtime", Syscall: 305, Arch: host, Action: audit.ActionErrno},
+			{Name: "swapon", Syscall: 167, Arch: host, Action: audit.ActionLog},
+			{Name: "socket", Syscall: 41, Arch: host, Action: audit.ActionErrno},
+		}
+		rest, hits := Split(p, f, vs, host)
+		if len(rest) != 1 || rest[0].Name != "swapon" || len(hits) != 2 || hits[0].Directive != "ProtectClock" || hits[0].Errno != "EPERM" ||
+			hits[1].Directive != "RestrictAddressFamilies" || hits[1].Errno != "EAFNOSUPPORT" || hits[0].AlsoFilter {
+			t.Errorf("split: %+v %+v", rest, hits)
+		}
+	}
+	// Without a SystemCallFilter= the flag alone is a trial: the implicit filters' denials.
+	tb := table(t, "252.39")
+	only := []fixes.Assignment{{Directive: "ProtectClock", Value: "yes"}}
+	p, err := NewPlan(fixes.Build(tb, only, nil), fixes.Implicits(tb, only), Options{LogFlag: true, Kernel: k618}, "inactive")
+	if err != nil || strings.Contains(p.Dropin, "SystemCallLog=") || !p.LogErrno {
+		t.Errorf("%v\n%s", err, p.Dropin)
+	}
+}
+
+func anyHas(ss []string, sub string) bool {
+	for _, s := range ss {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLogSeccompOn(t *testing.T) {
+	env := []byte("PATH=/usr/bin\x00container=x\x00")
+	on := []byte("[Manager]\nManagerEnvironment=FOO=1 SYSTEMD_LOG_SECCOMP=yes\n")
+	off := []byte("[Manager]\nManagerEnvironment=\"SYSTEMD_LOG_SECCOMP=0\"\n")
+	for _, c := range []struct {
+		env   []byte
+		confs [][]byte
+		want  bool
+	}{
+		{env, nil, false},
+		{append(env, "SYSTEMD_LOG_SECCOMP=1\x00"...), nil, true},
+		{env, [][]byte{on}, true},
+		{env, [][]byte{on, off}, false},
+		{env, [][]byte{[]byte("[Manager]\nDefaultEnvironment=SYSTEMD_LOG_SECCOMP=1\n")}, false}, // the units', not the manager's
+		{env, [][]byte{[]byte(ManagerConf(true))}, true},
+		{env, [][]byte{[]byte(ManagerConf(true)), []byte(ManagerConf(false))}, false},
+	} {
+		if got := LogSeccompOn(c.env, c.confs); got != c.want {
+			t.Errorf("%q %q: %v", c.env, c.confs, got)
+		}
+	}
+	if !IsManagerConf("zz-sysdiag-trial-a.service.conf") || IsManagerConf("50-local.conf") || ManagerConfPath("a.service") != "/run/systemd/system.conf.d/zz-sysdiag-trial-a.service.conf" {
+		t.Error("names")
 	}
 }
