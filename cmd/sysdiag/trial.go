@@ -109,11 +109,11 @@ type trialAnswer struct {
 	Visible  []fixes.Implicit    `json:"visible"`
 	Unseen   []fixes.Implicit    `json:"unseen"`
 	Relaxed  []fixes.Implicit    `json:"relaxed"`
-	Warnings []string           `json:"warnings"`
-	Notes    []string           `json:"notes"`
-	Restored string             `json:"restored"`
-	Verified string             `json:"write_verified,omitempty"`
-	Source   string             `json:"source"`
+	Warnings []string            `json:"warnings"`
+	Notes    []string            `json:"notes"`
+	Restored string              `json:"restored"`
+	Verified string              `json:"write_verified,omitempty"`
+	Source   string              `json:"source"`
 }
 
 func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions) error {
