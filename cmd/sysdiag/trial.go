@@ -36,6 +36,7 @@ type trialOptions struct {
 	relax   bool
 	abort   bool
 	verify  time.Duration
+	rounds  int
 	started time.Time
 }
 
@@ -89,6 +90,7 @@ their calls too: that also gives back what they take (capabilities, mounts) — 
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&opts.write, "write", false, "write the fix, restart under the real filter, and roll back if it is killed again")
 	c.Flags().DurationVar(&opts.verify, "verify", 10*time.Second, "with --write: how long the unit must run (or until it exits) without a kill")
+	c.Flags().IntVar(&opts.rounds, "rounds", 3, "with --write: how many times a new kill under the fix is added to it and tried again before rolling back")
 	c.Flags().BoolVar(&opts.relax, "relax-implicit", false, "also turn ProtectClock= & co. off and log their calls (gives back their capabilities and mounts: not a dry run)")
 	c.Flags().BoolVar(&opts.abort, "abort", false, "remove a trial's drop-in left by a crash and bring the unit back to its state before it")
 	return c
@@ -113,6 +115,7 @@ type trialAnswer struct {
 	Notes    []string            `json:"notes"`
 	Restored string              `json:"restored"`
 	Verified string              `json:"write_verified,omitempty"`
+	Rounds   int                 `json:"write_rounds,omitempty"`
 	Source   string              `json:"source"`
 }
 
@@ -239,6 +242,7 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 		name, src, plan.Logged, map[bool]string{true: ", or after " + opts.dur.String(), false: ""}[opts.dur > 0])
 
 	fold := trial.NewFolder()
+	claim := trial.NewClaim(name, opts.user, plan, programs)
 	var deadline <-chan time.Time
 	if opts.dur > 0 {
 		deadline = time.After(opts.dur)
@@ -258,11 +262,7 @@ loop:
 			if s.rec.Time.Before(start.Add(-time.Second)) {
 				continue
 			}
-			mine := s.unit.Name == name && s.unit.User == opts.user
-			if s.unit.Name == "" { // gone, or another PID namespace: the unit's own programs
-				mine = slices.Contains(programs, s.rec.Exe)
-			}
-			if mine {
+			if claim.Mine(s.unit, s.rec) {
 				fold.Add(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0])
 			}
 		case <-tick.C:
@@ -297,6 +297,9 @@ loop:
 	ans.Seconds = time.Since(start).Seconds()
 	restore()
 
+	if claim.Guessed > 0 {
+		ans.Notes = append(ans.Notes, fmt.Sprintf("%d record(s) could not be tied to the unit by cgroup (the process was gone, or in another PID namespace): counted as the trial's, since they log calls of the trial's own SystemCallLog= set", claim.Guessed))
+	}
 	// The answer: every call, what blocks it, one fix for them all.
 	ans.Records, ans.Calls = fold.Records, fold.Calls()
 	if ans.Calls == nil {
@@ -339,7 +342,11 @@ loop:
 	// --write: the fix under the real filter, verified, rolled back if the unit is killed again.
 	failed := false
 	if opts.write && res.Fix != nil {
-		ans.Verified, failed = writeAndVerify(name, opts.user, res.Fix, opts.verify)
+		fixFor := func(vs []evidence.Violation) *diagnose.Fix {
+			return diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: vs, Host: syscalls.HostArch()}).Fix
+		}
+		v := &verifier{ctx: ctx, name: name, user: opts.user, claim: claim, state: state, d: opts.verify, rounds: opts.rounds, errw: stderr}
+		ans.Fix, ans.Verified, ans.Rounds, failed = v.run(res.Fix, forFilter, fixFor)
 	}
 	if opts.json {
 		if err := writeJSON(stdout, ans); err != nil {
@@ -379,6 +386,11 @@ func managerDo(user bool, fn func(ctx context.Context, c *sddbus.Conn) error) er
 	return fn(ctx, c)
 }
 
+// wasRunning says a unit in state (its ActiveState before the trial) is to be running again after it.
+func wasRunning(state string) bool {
+	return state == "active" || state == "activating" || state == "reloading"
+}
+
 // restoreUnit removes the trial's drop-in, reloads, and brings the unit back to state: running again
 // under its real filter when it was active, else stopped. It says what it did.
 func restoreUnit(name string, user bool, path, state string) string {
@@ -393,7 +405,7 @@ func restoreUnit(name string, user bool, path, state string) string {
 		}
 		ch := make(chan string, 1)
 		var err error
-		if state == "active" || state == "activating" || state == "reloading" {
+		if wasRunning(state) {
 			_, err = c.RestartUnitContext(ctx, name, "replace", ch)
 			did = "running again under its real filter"
 		} else {
@@ -504,53 +516,161 @@ func kernelVersion() syscalls.Version {
 	return trial.ParseKernel(unix.ByteSliceToString(u.Release[:]))
 }
 
-// writeAndVerify writes the fix, restarts the unit under its real filter and watches it for d: killed
-// again (core-dump/signal), the drop-in goes back as it was. It says what happened, and whether it failed.
-func writeAndVerify(name string, user bool, fx *diagnose.Fix, d time.Duration) (string, bool) {
+// verifier is trial --write: the fix under the real filter, watched for d; a new kill (a path the trial
+// did not exercise) is added to the fix and tried again, at most rounds times; if it still dies the
+// drop-in goes back as it was.
+type verifier struct {
+	ctx    context.Context
+	name   string
+	user   bool
+	claim  *trial.Claim
+	state  string // its ActiveState before the trial
+	d      time.Duration
+	rounds int
+	errw   io.Writer
+}
+
+// run says what happened (the fix finally written, a sentence, the rounds) and whether it failed.
+func (v *verifier) run(fx *diagnose.Fix, vs []evidence.Violation, fixFor func([]evidence.Violation) *diagnose.Fix) (*diagnose.Fix, string, int, bool) {
 	old, oldErr := os.ReadFile(fx.DropinPath)
-	if err := unitfile.WriteDropIn(fx.DropinPath, fx.Dropin); err != nil {
-		return "not written: " + err.Error(), true
-	}
-	fx.Written = true
-	start := func() error {
-		return managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
-			if err := c.ReloadContext(ctx); err != nil {
-				return err
-			}
-			_ = c.ResetFailedUnitContext(ctx, name)
-			_, err := c.RestartUnitContext(ctx, name, "replace", nil)
-			return err
-		})
-	}
-	if err := start(); err != nil {
-		return "written, but the restart failed: " + err.Error(), true
-	}
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		time.Sleep(300 * time.Millisecond)
-		if st := unitState(name, user); st == "failed" || st == "inactive" {
-			break
-		}
-	}
-	result := ""
-	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
-		p, err := c.GetUnitTypePropertyContext(ctx, name, "Service", "Result")
-		if err == nil {
-			result = strings.Trim(p.Value.String(), `"`)
-		}
-		return err
-	})
-	if result == "core-dump" || result == "signal" {
+	rollback := func() {
 		if oldErr == nil {
 			_ = os.WriteFile(fx.DropinPath, old, 0o644)
 		} else {
 			os.Remove(fx.DropinPath)
 		}
 		fx.Written = false
-		_ = start()
-		return "killed again under the fix (Result=" + result + "): rolled back", true
+		// Back to its state before the trial, the job waited for: nothing of ours left running.
+		_ = managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
+			if err := c.ReloadContext(ctx); err != nil {
+				return err
+			}
+			ch := make(chan string, 1)
+			var err error
+			if wasRunning(v.state) {
+				_, err = c.RestartUnitContext(ctx, v.name, "replace", ch)
+			} else {
+				_, err = c.StopUnitContext(ctx, v.name, "replace", ch)
+			}
+			if err == nil {
+				select {
+				case <-ch:
+				case <-ctx.Done():
+				}
+			}
+			return err
+		})
 	}
-	return fmt.Sprintf("written; %s ran under its real filter with the fix for %s without a kill (Result=%s)", name, d, result), false
+	for round := 1; ; round++ {
+		if err := unitfile.WriteDropIn(fx.DropinPath, fx.Dropin); err != nil {
+			return fx, "not written: " + err.Error(), round, true
+		}
+		fx.Written = true
+		result, kills, err := v.watch()
+		if err != nil {
+			rollback()
+			return fx, "written, but " + err.Error() + ": rolled back", round, true
+		}
+		if result != "core-dump" && result != "signal" {
+			return fx, fmt.Sprintf("written; %s ran under its real filter with the fix for %s without a kill (Result=%s)%s", v.name, v.d, result, roundsSaid(round)), round, false
+		}
+		var added []string
+		for _, k := range kills {
+			if !slices.ContainsFunc(vs, func(x evidence.Violation) bool { return x.Name == k.Name && x.Arch == k.Arch }) {
+				vs = append(vs, k)
+				added = append(added, k.Name)
+			}
+		}
+		next := (*diagnose.Fix)(nil)
+		if len(added) > 0 && round < v.rounds {
+			next = fixFor(vs)
+		}
+		if next == nil {
+			rollback()
+			why := "no record of the call says what it was"
+			if len(added) > 0 {
+				why = fmt.Sprintf("after %d round(s); the last added %s", round, strings.Join(added, " "))
+			} else if len(kills) > 0 {
+				why = "killed by a call the fix already lets through (another filter, or another ABI)"
+			}
+			return fx, "killed again under the fix (Result=" + result + "), " + why + ": rolled back", round, true
+		}
+		fmt.Fprintf(v.errw, "sysdiag: trial --write: killed under the fix by %s, a path the trial did not exercise: adding it and trying again (round %d of %d)\n",
+			strings.Join(added, " "), round+1, v.rounds)
+		next.DropinPath = fx.DropinPath
+		fx = next
+	}
+}
+
+func roundsSaid(round int) string {
+	if round == 1 {
+		return ""
+	}
+	return fmt.Sprintf("; after %d rounds (each kill under the fix was added to it)", round)
+}
+
+func (v *verifier) restart() error {
+	return managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
+		if err := c.ReloadContext(ctx); err != nil {
+			return err
+		}
+		_ = c.ResetFailedUnitContext(ctx, v.name)
+		_, err := c.RestartUnitContext(ctx, v.name, "replace", nil)
+		return err
+	})
+}
+
+// watch restarts the unit under its real filter and follows it for d (or until it stops): its Result,
+// and the calls that killed it.
+func (v *verifier) watch() (string, []evidence.Violation, error) {
+	ctx, cancel := context.WithCancel(v.ctx)
+	defer cancel()
+	recs := make(chan sourced, 4096)
+	w := &watcher{opts: &watchOptions{source: "auto", auditLog: defaultAuditLog}, errw: io.Discard}
+	if _, err := w.startSource(ctx, recs); err != nil {
+		return "", nil, err
+	}
+	start := time.Now()
+	if err := v.restart(); err != nil {
+		return "", nil, fmt.Errorf("the restart failed: %w", err)
+	}
+	fold := trial.NewFolder()
+	deadline := time.After(v.d)
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	var endedAt time.Time
+loop:
+	for {
+		select {
+		case s, ok := <-recs:
+			if !ok {
+				break loop
+			}
+			if !s.rec.Time.Before(start.Add(-time.Second)) && s.rec.Action.IsKill() && v.claim.Mine(s.unit, s.rec) {
+				fold.Add(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0])
+			}
+		case <-tick.C:
+			if !endedAt.IsZero() && time.Since(endedAt) > time.Second {
+				break loop
+			}
+			if st := unitState(v.name, v.user); endedAt.IsZero() && (st == "failed" || st == "inactive") {
+				endedAt = time.Now()
+			}
+		case <-deadline:
+			break loop
+		case <-v.ctx.Done():
+			break loop
+		}
+	}
+	result := ""
+	_ = managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
+		p, err := c.GetUnitTypePropertyContext(ctx, v.name, "Service", "Result")
+		if err == nil {
+			result = strings.Trim(p.Value.String(), `"`)
+		}
+		return err
+	})
+	return result, fold.Violations(), nil
 }
 
 func printTrial(w io.Writer, a *trialAnswer) error {

@@ -52,6 +52,7 @@ type trialJSON struct {
 	Notes    []string `json:"notes"`
 	Restored string   `json:"restored"`
 	Verified string   `json:"write_verified"`
+	Rounds   int      `json:"write_rounds"`
 	Source   string   `json:"source"`
 }
 
@@ -208,6 +209,50 @@ func TestTrialProtectClock(t *testing.T) {
 	if _, err := os.Stat(left); err == nil {
 		t.Error("--abort left the drop-in")
 	}
+}
+
+// --write when the trial did not exercise every path: the unit's second run takes another branch (a flag
+// file its first run leaves) and is killed under the fix by a call the trial never saw. --write adds it and
+// tries again: the third run holds, the fix has both calls, and the unit succeeds under its real filter.
+// With --rounds 1 the same situation rolls back, exit 5, the drop-in as it was.
+func TestTrialWriteRounds(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-rounds.service"
+	flag := "/run/sysdiag-e2e-rounds-flag"
+	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'if [ -e "+flag+" ]; then exec "+probe+" ptrace; else touch "+flag+"; exec "+probe+" swapon; fi'\nSystemCallFilter=~@swap @debug\n", false)
+	dropin := "/etc/systemd/system/" + unit + ".d/zz-sysdiag.conf"
+	bed.Forget(dropin)
+
+	// --rounds 1: the kill under the fix is not added; rolled back, exit 5.
+	bed.Exec(nil, "rm", "-f", flag)
+	out, code := sysdiagInAny(t, nil, "trial", "--for", "20s", "--write", "--verify", "5s", "--rounds", "1", unit)
+	if code != 5 || !strings.Contains(string(out), "rolled back") {
+		t.Errorf("--rounds 1: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(bed.Path(dropin)); err == nil {
+		t.Error("rolled back, but the drop-in is there")
+	}
+
+	bed.Exec(nil, "rm", "-f", flag)
+	tj := <-trialAsync(t, unit, "--for", "20s", "--write", "--verify", "5s")
+	if calls := trialCalls(tj); calls["swapon"] == 0 || calls["ptrace"] != 0 {
+		t.Errorf("the trial's run takes the swapon branch only: %v", calls)
+	}
+	if tj.Fix != nil {
+		sortStrings(tj.Fix.Allow)
+	}
+	if tj.Fix == nil || !tj.Fix.Written || tj.Rounds != 2 || strings.Join(tj.Fix.Allow, " ") != "ptrace swapon" || !strings.Contains(tj.Verified, "without a kill") {
+		t.Fatalf("want the fix grown by the kill under it, in round 2: rounds %d %+v %q", tj.Rounds, tj.Fix, tj.Verified)
+	}
+	raw, _ := os.ReadFile(bed.Path(dropin))
+	if !strings.Contains(string(raw), "ptrace") || !strings.Contains(string(raw), "swapon") {
+		t.Errorf("drop-in:\n%s", raw)
+	}
+	if res := run(t, unit, false); res != "success" {
+		t.Errorf("under its real filter with the fix: Result=%s", res)
+	}
+	t.Logf("rounds: %d; %s", tj.Rounds, tj.Verified)
 }
 
 // errnoRecords counts the seccomp records with the errno action in the bed's journal since t.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/cgroup"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -50,7 +51,13 @@ type Plan struct {
 	// LogErrno says the trial needs the manager's log flag ($SYSTEMD_LOG_SECCOMP=1) for Visible.
 	LogErrno bool
 	Warnings []string
+	// the SystemCallLog= set: the calls logged (deny list), or those not (allow list: "~…")
+	logSet   map[string]bool
+	logInver bool
 }
+
+// Logs says whether the trial's SystemCallLog= logs a call named name.
+func (p Plan) Logs(name string) bool { return p.logSet[name] != p.logInver }
 
 // Options are what a trial may do beyond turning SystemCallFilter= into logging.
 type Options struct {
@@ -106,6 +113,7 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 		}
 		sort.Strings(allowed)
 		p.Logged = len(names) - len(allowed)
+		p.logSet, p.logInver = set(allowed), true
 		lines = append(lines, "SystemCallLog=~"+strings.Join(allowed, " "))
 	default:
 		var denied []string
@@ -118,6 +126,7 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 			return p, fmt.Errorf("the unit has no SystemCallFilter= and no implicit filter the trial can log: nothing to try")
 		}
 		p.Logged = len(denied)
+		p.logSet = set(denied)
 		if len(denied) > 0 {
 			lines = append(lines, "SystemCallLog="+strings.Join(denied, " "))
 		}
@@ -265,4 +274,54 @@ func ParseKernel(release string) syscalls.Version {
 		v.Raw = release
 	}
 	return v
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// Claim ties records to the unit on trial. By cgroup first; a record whose process cannot be read (gone
+// before its record was handled, or in another PID namespace) is the unit's when its program is one of
+// the unit's (its Exec lines' programs, and those seen in the unit's records so far), or when it is a
+// call only the trial's own SystemCallLog= logs (a log action for a call of the trial's set): Guessed
+// counts those.
+type Claim struct {
+	Unit     string
+	User     bool
+	Plan     Plan
+	programs map[string]bool
+	Guessed  int
+}
+
+// NewClaim starts a claim for the unit and its Exec lines' programs.
+func NewClaim(unit string, user bool, p Plan, programs []string) *Claim {
+	return &Claim{Unit: unit, User: user, Plan: p, programs: set(programs)}
+}
+
+// Mine says whether the record, whose process was in cgroup unit u ("" when unknown), is the unit's.
+func (c *Claim) Mine(u cgroup.Unit, r audit.Record) bool {
+	if u.Name != "" {
+		if u.Name != c.Unit || u.User != c.User {
+			return false
+		}
+		if r.Exe != "" {
+			c.programs[r.Exe] = true
+		}
+		return true
+	}
+	if r.Exe != "" && c.programs[r.Exe] {
+		return true
+	}
+	if r.Action == audit.ActionLog && r.Name != "" && c.Plan.logSet != nil && c.Plan.Logs(r.Name) {
+		c.Guessed++
+		if r.Exe != "" {
+			c.programs[r.Exe] = true
+		}
+		return true
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/cgroup"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -177,5 +178,52 @@ func TestLogSeccompOn(t *testing.T) {
 	}
 	if !IsManagerConf("zz-sysdiag-trial-a.service.conf") || IsManagerConf("50-local.conf") || ManagerConfPath("a.service") != "/run/systemd/system.conf.d/zz-sysdiag-trial-a.service.conf" {
 		t.Error("names")
+	}
+}
+
+// A record is the unit's by cgroup; without one (the process gone, another PID namespace) by the unit's
+// programs — those of its Exec lines and those seen in its records — or as a log of the trial's own set.
+func TestClaim(t *testing.T) {
+	tb := table(t, "252.39")
+	as := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@swap @debug"}}
+	p, err := NewPlan(fixes.Build(tb, as, nil), nil, Options{}, "inactive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClaim("a.service", false, p, []string{"/bin/sh"})
+	rec := func(name, exe string, a audit.Action) audit.Record {
+		return audit.Record{Name: name, Exe: exe, Action: a}
+	}
+	none, mine, other := cgroup.Unit{}, cgroup.Unit{Name: "a.service"}, cgroup.Unit{Name: "b.service"}
+	for i, c2 := range []struct {
+		u    cgroup.Unit
+		r    audit.Record
+		want bool
+	}{
+		{other, rec("swapon", "/bin/sh", audit.ActionLog), false},                                      // by cgroup: another unit's
+		{none, rec("swapon", "/usr/bin/x", audit.ActionKillProcess), false},                            // unknown program, a kill
+		{none, rec("read", "/usr/bin/x", audit.ActionLog), false},                                      // not a call the trial logs
+		{none, rec("swapon", "/usr/bin/x", audit.ActionLog), true},                                     // the trial's log: guessed, x learned
+		{none, rec("ptrace", "/usr/bin/x", audit.ActionKillProcess), true},                             // x is the unit's now
+		{mine, rec("ptrace", "/usr/bin/y", audit.ActionKillProcess), true},                             // by cgroup, y learned
+		{none, rec("ptrace", "/usr/bin/y", audit.ActionKillProcess), true},                             //
+		{none, rec("ptrace", "/bin/sh", audit.ActionKillProcess), true},                                // an Exec program
+		{mine, rec("ptrace", "/bin/sh", audit.ActionKillProcess), true},                                //
+		{cgroup.Unit{Name: "a.service", User: true}, rec("swapon", "/bin/sh", audit.ActionLog), false}, // the user's a.service
+	} {
+		if got := c.Mine(c2.u, c2.r); got != c2.want {
+			t.Errorf("%d: %+v %+v: %v", i, c2.u, c2.r, got)
+		}
+	}
+	if c.Guessed != 1 {
+		t.Errorf("guessed %d", c.Guessed)
+	}
+	if !p.Logs("swapon") || p.Logs("read") {
+		t.Error("Logs on a deny list")
+	}
+	allow := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "@system-service"}}
+	pa, _ := NewPlan(fixes.Build(tb, allow, nil), nil, Options{}, "inactive")
+	if !pa.Logs("swapon") || pa.Logs("read") || !pa.Logs("no_such_call_yet") {
+		t.Error("Logs on an allow list: everything but the allowed")
 	}
 }
