@@ -255,6 +255,40 @@ func TestTrialWriteRounds(t *testing.T) {
 	t.Logf("rounds: %d; %s", tj.Rounds, tj.Verified)
 }
 
+// A --user unit's trial: the drop-in under the user manager's runtime directory, the user manager
+// reloaded and the unit restarted there; --write writes the fix where why would (the user's config),
+// and the unit then runs under its real filter.
+func TestTrialUser(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	if _, err := bed.Systemctl("start", "user@0.service"); err != nil {
+		t.Fatal(err)
+	}
+	defer bed.Systemctl("stop", "user@0.service")
+	unit := "sysdiag-e2e-tr-user.service"
+	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" swapon\nSystemCallFilter=~@swap\n", true)
+	if res := run(t, unit, true); res != "core-dump" {
+		t.Fatalf("before: Result=%s, want core-dump", res)
+	}
+	env := []string{"XDG_RUNTIME_DIR=/run/user/0", "HOME=/root", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/0/bus"}
+	out, err := bed.Exec(env, sysdiag, "trial", "--json", "--user", "--for", "20s", "--write", "--verify", "3s", unit)
+	var tj trialJSON
+	if jerr := json.Unmarshal(out, &tj); jerr != nil {
+		t.Fatalf("trial --user: %v %v\n%s", err, jerr, out)
+	}
+	if trialCalls(tj)["swapon"] == 0 || tj.Fix == nil || !tj.Fix.Written || !strings.HasPrefix(tj.Fix.Path, "/root/.config/systemd/user/") {
+		t.Fatalf("trial --user: %+v", tj)
+	}
+	bed.Forget(tj.Fix.Path)
+	if _, err := os.Stat(bedRun("/run/user/0/systemd/user/" + unit + ".d/zz-sysdiag-trial.conf")); err == nil {
+		t.Error("the user trial's drop-in is still there")
+	}
+	if res := run(t, unit, true); res != "success" {
+		t.Errorf("under the fix: Result=%s", res)
+	}
+	t.Logf("user trial: %v, %s; %s", trialCalls(tj), tj.Verified, tj.Restored)
+}
+
 // errnoRecords counts the seccomp records with the errno action in the bed's journal since t.
 func errnoRecords(t *testing.T, since time.Time) int {
 	t.Helper()
