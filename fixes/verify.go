@@ -286,3 +286,6 @@ func LibseccompKnows(name string) bool {
 	_, err := seccomp.GetSyscallFromName(name)
 	return err == nil
 }
+
+// Allows reports whether a SECCOMP_RET_* value lets the call run (allow, or log).
+func (Verdict) Allows(r uint32) bool { r &= retActionMask; return r == retAllow || r == retLog }

@@ -25,3 +25,6 @@ func LibseccompKnows(name string) bool { return syscalls.IsSyscall(name) }
 
 // Killed reports whether a SECCOMP_RET_* value kills (the process or the thread).
 func (Verdict) Killed(r uint32) bool { r &= 0xffff0000; return r == 0x80000000 || r == 0 }
+
+// Allows reports whether a SECCOMP_RET_* value lets the call run (allow, or log).
+func (Verdict) Allows(r uint32) bool { r &= 0xffff0000; return r == 0x7fff0000 || r == 0x7ffc0000 }

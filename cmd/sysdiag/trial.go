@@ -28,16 +28,18 @@ import (
 )
 
 type trialOptions struct {
-	unit    string
-	user    bool
-	dur     time.Duration
-	json    bool
-	write   bool
-	relax   bool
-	abort   bool
-	verify  time.Duration
-	rounds  int
-	started time.Time
+	unit         string
+	user         bool
+	dur          time.Duration
+	json         bool
+	write        bool
+	tighten      bool
+	writeTighten bool
+	relax        bool
+	abort        bool
+	verify       time.Duration
+	rounds       int
+	started      time.Time
 }
 
 // exitFixFailed is trial --write's status when the written fix did not hold and was rolled back.
@@ -90,6 +92,8 @@ their calls too: that also gives back what they take (capabilities, mounts) — 
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&opts.write, "write", false, "write the fix, restart under the real filter, and roll back if it is killed again")
 	c.Flags().DurationVar(&opts.verify, "verify", 10*time.Second, "with --write: how long the unit must run (or until it exits) without a kill")
+	c.Flags().BoolVar(&opts.tighten, "tighten", true, "also watch the groups behind systemd-analyze security's open SystemCallFilter=~@… rows, to say which the unit never uses")
+	c.Flags().BoolVar(&opts.writeTighten, "write-tighten", false, "write the drop-in denying the groups the unit never used, restart under it and roll back if it is killed")
 	c.Flags().IntVar(&opts.rounds, "rounds", 3, "with --write: how many times a new kill under the fix is added to it and tried again before rolling back")
 	c.Flags().BoolVar(&opts.relax, "relax-implicit", false, "also turn ProtectClock= & co. off and log their calls (gives back their capabilities and mounts: not a dry run)")
 	c.Flags().BoolVar(&opts.abort, "abort", false, "remove a trial's drop-in left by a crash and bring the unit back to its state before it")
@@ -115,6 +119,7 @@ type trialAnswer struct {
 	Notes    []string            `json:"notes"`
 	Restored string              `json:"restored"`
 	Verified string              `json:"write_verified,omitempty"`
+	Tighten  *trial.Tighten      `json:"tighten,omitempty"`
 	Rounds   int                 `json:"write_rounds,omitempty"`
 	Source   string              `json:"source"`
 }
@@ -152,7 +157,7 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	// (ManagerEnvironment=), unless it is on already. A user manager's is left alone (its only
 	// configuration a user may write, ~/.config/systemd/user.conf, would hide /etc/systemd/user.conf).
 	flagOn := !opts.user && logSeccompOn()
-	popts := trial.Options{Relax: opts.relax, LogFlag: flagOn || (!opts.user && t.Version().Major >= 248), Kernel: kernelVersion()}
+	popts := trial.Options{Relax: opts.relax, Tighten: opts.tighten || opts.writeTighten, LogFlag: flagOn || (!opts.user && t.Version().Major >= 248), Kernel: kernelVersion()}
 	plan, err := trial.NewPlan(f, fixes.Implicits(t, u.Assigns), popts, state)
 	if err != nil {
 		return notFoundErr(fmt.Errorf("%s: %w", name, err), "")
@@ -305,12 +310,22 @@ loop:
 	if ans.Calls == nil {
 		ans.Calls = []trial.Call{}
 	}
-	forFilter, hits := trial.Split(plan, f, fold.Violations(), syscalls.HostArch())
+	sorted := trial.Split(plan, f, fold.Violations(), syscalls.HostArch())
+	forFilter, hits := sorted.Filter, sorted.Implicit
+	for i := range ans.Calls {
+		c := &ans.Calls[i]
+		c.Allowed = slices.ContainsFunc(sorted.Used, func(v evidence.Violation) bool { return v.Name == c.Syscall && v.Arch.String() == c.Arch })
+	}
 	res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: forFilter, Host: syscalls.HostArch()})
 	ans.Findings, ans.Fix = res.Violations, res.Fix
 	ans.Notes = append(ans.Notes, res.Notes...)
 	for _, h := range hits {
 		ans.Implicit = append(ans.Implicit, h)
+		if h.Relaxed {
+			ans.Notes = append(ans.Notes, fmt.Sprintf("%s: denied with %s by %s= (%s), turned off for the trial; letting it through means %s=no, which also gives back %s",
+				h.Syscall, h.Errno, h.Directive, h.Where, h.Directive, h.Relaxing))
+			continue
+		}
 		n := fmt.Sprintf("%s: answered %s by %s= (%s), kept enforced for the trial", h.Syscall, h.Errno, h.Directive, h.Where)
 		if h.Condition != "" {
 			n += " (" + h.Condition + ")"
@@ -321,14 +336,21 @@ loop:
 		}
 		ans.Notes = append(ans.Notes, n)
 	}
-	for _, v := range res.Violations {
-		if im := trial.ImplicitOf(plan, v.Syscall); im != nil {
-			ans.Notes = append(ans.Notes, fmt.Sprintf("%s: denied with %s by %s (%s), turned off for the trial; letting it through means %s=no, which also gives back %s",
-				v.Syscall, im.Errno, im.Directive+"=", im.Where, im.Directive, im.Relaxing))
-		}
-	}
-	if len(ans.Calls) == 0 {
+	if len(forFilter)+len(hits) == 0 {
 		ans.Notes = append(ans.Notes, "nothing the filter would block was called during the trial: for what it exercised, the filter is right")
+	}
+	// What can be tightened: the loose groups the unit never touched, on top of the fix.
+	tightAfter := f
+	if res.Fix != nil && len(res.Fix.Allow) > 0 {
+		tightAfter = f.With(fixes.Assignment{Directive: "SystemCallFilter", Value: strings.Join(res.Fix.Allow, " ")})
+	}
+	if tg := trial.Tightening(plan, tightAfter, ans.Calls, syscalls.HostArch()); tg != nil {
+		home := u.Home
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		tg.DropinPath = filepath.Join(unitfile.DropInDir(name, opts.user, home), trial.TightenName)
+		ans.Tighten = tg
 	}
 	for _, im := range plan.Visible {
 		if !slices.ContainsFunc(hits, func(h trial.ImplicitHit) bool { return h.Directive == im.Directive }) {
@@ -341,12 +363,63 @@ loop:
 
 	// --write: the fix under the real filter, verified, rolled back if the unit is killed again.
 	failed := false
+	v := &verifier{ctx: ctx, name: name, user: opts.user, claim: claim, state: state, d: opts.verify, rounds: opts.rounds, errw: stderr}
 	if opts.write && res.Fix != nil {
-		fixFor := func(vs []evidence.Violation) *diagnose.Fix {
-			return diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: vs, Host: syscalls.HostArch()}).Fix
+		vs := sorted.Filter
+		fx := res.Fix
+		var written bool
+		ans.Verified, ans.Rounds, written, failed = v.try(step{what: "the fix", path: fx.DropinPath, content: fx.Dropin,
+			next: func(kills []evidence.Violation) (string, string, bool) {
+				var added []string
+				for _, k := range kills {
+					if !slices.ContainsFunc(vs, func(x evidence.Violation) bool { return x.Name == k.Name && x.Arch == k.Arch }) {
+						vs = append(vs, k)
+						added = append(added, k.Name)
+					}
+				}
+				if len(added) == 0 {
+					return "", "", false
+				}
+				next := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: vs, Host: syscalls.HostArch()}).Fix
+				if next == nil {
+					return "", strings.Join(added, " "), false
+				}
+				next.DropinPath, fx = fx.DropinPath, next
+				return next.Dropin, "adding " + strings.Join(added, " "), true
+			}})
+		fx.Written = written
+		ans.Fix = fx
+	}
+	if tg := ans.Tighten; tg != nil && opts.writeTighten && tg.Dropin != "" && !failed {
+		groups := tg.Untouched
+		var written, tfailed bool
+		tg.Write, tg.Rounds, written, tfailed = v.try(step{what: "the tightening", path: tg.DropinPath, content: tg.Dropin,
+			next: func(kills []evidence.Violation) (string, string, bool) {
+				// A group with a call that killed it goes back to allowed; the rest stay denied.
+				var keep, dropped []string
+				for _, g := range groups {
+					hit := false
+					for _, k := range kills {
+						hit = hit || slices.Contains(plan.Loose[g], k.Name)
+					}
+					if hit {
+						dropped = append(dropped, g)
+					} else {
+						keep = append(keep, g)
+					}
+				}
+				if len(dropped) == 0 || len(keep) == 0 {
+					return "", "", false
+				}
+				groups = keep
+				return tightAfter.Tighten(keep).DropIn, "allowing " + strings.Join(dropped, " ") + " again", true
+			}})
+		tg.Written = written
+		if written {
+			tg.Untouched = groups
+			tg.Dropin = tightAfter.Tighten(groups).DropIn
 		}
-		v := &verifier{ctx: ctx, name: name, user: opts.user, claim: claim, state: state, d: opts.verify, rounds: opts.rounds, errw: stderr}
-		ans.Fix, ans.Verified, ans.Rounds, failed = v.run(res.Fix, forFilter, fixFor)
+		failed = failed || tfailed
 	}
 	if opts.json {
 		if err := writeJSON(stdout, ans); err != nil {
@@ -530,16 +603,26 @@ type verifier struct {
 	errw   io.Writer
 }
 
-// run says what happened (the fix finally written, a sentence, the rounds) and whether it failed.
-func (v *verifier) run(fx *diagnose.Fix, vs []evidence.Violation, fixFor func([]evidence.Violation) *diagnose.Fix) (*diagnose.Fix, string, int, bool) {
-	old, oldErr := os.ReadFile(fx.DropinPath)
+// step is what --write (the fix) or --write-tighten (the tightening) puts under the real filter: its
+// drop-in, and what to try next after kills under it (ok false: give up and roll back).
+type step struct {
+	what    string // "the fix", "the tightening"
+	path    string
+	content string
+	next    func(kills []evidence.Violation) (content, added string, ok bool)
+}
+
+// try writes the step's drop-in, restarts the unit under its real filter and watches it; a kill gives
+// the step's next content, at most v.rounds times; then the drop-in goes back as it was and the unit to
+// its state before the trial. It says what happened, the rounds, and whether it failed.
+func (v *verifier) try(s step) (said string, rounds int, written, failed bool) {
+	old, oldErr := os.ReadFile(s.path)
 	rollback := func() {
 		if oldErr == nil {
-			_ = os.WriteFile(fx.DropinPath, old, 0o644)
+			_ = os.WriteFile(s.path, old, 0o644)
 		} else {
-			os.Remove(fx.DropinPath)
+			os.Remove(s.path)
 		}
-		fx.Written = false
 		// Back to its state before the trial, the job waited for: nothing of ours left running.
 		_ = managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
 			if err := c.ReloadContext(ctx); err != nil {
@@ -562,43 +645,37 @@ func (v *verifier) run(fx *diagnose.Fix, vs []evidence.Violation, fixFor func([]
 		})
 	}
 	for round := 1; ; round++ {
-		if err := unitfile.WriteDropIn(fx.DropinPath, fx.Dropin); err != nil {
-			return fx, "not written: " + err.Error(), round, true
+		if err := unitfile.WriteDropIn(s.path, s.content); err != nil {
+			return "not written: " + err.Error(), round, false, true
 		}
-		fx.Written = true
 		result, kills, err := v.watch()
 		if err != nil {
 			rollback()
-			return fx, "written, but " + err.Error() + ": rolled back", round, true
+			return "written, but " + err.Error() + ": rolled back", round, false, true
 		}
 		if result != "core-dump" && result != "signal" {
-			return fx, fmt.Sprintf("written; %s ran under its real filter with the fix for %s without a kill (Result=%s)%s", v.name, v.d, result, roundsSaid(round)), round, false
+			return fmt.Sprintf("written; %s ran under its real filter with %s for %s without a kill (Result=%s)%s", v.name, s.what, v.d, result, roundsSaid(round)), round, true, false
 		}
-		var added []string
-		for _, k := range kills {
-			if !slices.ContainsFunc(vs, func(x evidence.Violation) bool { return x.Name == k.Name && x.Arch == k.Arch }) {
-				vs = append(vs, k)
-				added = append(added, k.Name)
-			}
+		content, added, ok := "", "", false
+		if len(kills) > 0 && round < v.rounds {
+			content, added, ok = s.next(kills)
 		}
-		next := (*diagnose.Fix)(nil)
-		if len(added) > 0 && round < v.rounds {
-			next = fixFor(vs)
-		}
-		if next == nil {
+		if !ok {
 			rollback()
 			why := "no record of the call says what it was"
-			if len(added) > 0 {
-				why = fmt.Sprintf("after %d round(s); the last added %s", round, strings.Join(added, " "))
-			} else if len(kills) > 0 {
-				why = "killed by a call the fix already lets through (another filter, or another ABI)"
+			switch {
+			case added != "":
+				why = fmt.Sprintf("after %d round(s); the last tried %s", round, added)
+			case len(kills) > 0 && round >= v.rounds:
+				why = fmt.Sprintf("after %d round(s)", round)
+			case len(kills) > 0:
+				why = "killed by a call it already lets through (another filter, or another ABI)"
 			}
-			return fx, "killed again under the fix (Result=" + result + "), " + why + ": rolled back", round, true
+			return "killed again under " + s.what + " (Result=" + result + "), " + why + ": rolled back", round, false, true
 		}
-		fmt.Fprintf(v.errw, "sysdiag: trial --write: killed under the fix by %s, a path the trial did not exercise: adding it and trying again (round %d of %d)\n",
-			strings.Join(added, " "), round+1, v.rounds)
-		next.DropinPath = fx.DropinPath
-		fx = next
+		fmt.Fprintf(v.errw, "sysdiag: trial: killed under %s (%s), a path the trial did not exercise: trying again (round %d of %d)\n",
+			s.what, added, round+1, v.rounds)
+		s.content = content
 	}
 }
 
@@ -675,7 +752,7 @@ loop:
 
 func printTrial(w io.Writer, a *trialAnswer) error {
 	bw := &errWriter{w: w}
-	fmt.Fprintf(bw, "trial of %s: %.1f s, %d records, %d call(s) the filter would have blocked\n", clean(a.Unit), a.Seconds, a.Records, len(a.Calls))
+	fmt.Fprintf(bw, "trial of %s: %.1f s, %d records, %d call(s) the filter would have blocked\n", clean(a.Unit), a.Seconds, a.Records, len(a.Findings)+len(a.Implicit))
 	if len(a.Findings)+len(a.Implicit) > 0 {
 		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  CALL\tARCH\tCOUNT\tFIRST BY\tGROUP\tBLOCKED BY")
@@ -714,6 +791,37 @@ func printTrial(w io.Writer, a *trialAnswer) error {
 			fmt.Fprintf(bw, "  --write: %s\n", clean(a.Verified))
 		} else {
 			fmt.Fprintf(bw, "  then: %s (or sysdiag trial --write)\n", strings.Join(a.Fix.Commands, " && "))
+		}
+	}
+	if tg := a.Tighten; tg != nil {
+		var used []string
+		for _, g := range tg.Watched {
+			if len(tg.Used[g]) > 0 {
+				used = append(used, g+" ("+strings.Join(tg.Used[g], " ")+")")
+			}
+		}
+		switch {
+		case len(tg.Untouched) == 0:
+			fmt.Fprintf(bw, "\nNothing to tighten: the unit used a call of every group its filter leaves open (%s)\n", strings.Join(used, ", "))
+		default:
+			state := "not verified"
+			if tg.Verified {
+				state = "verified"
+			}
+			fmt.Fprintf(bw, "\nCan be tightened (safe for what the trial exercised; %s): never touched %s\n", state, strings.Join(tg.Untouched, " "))
+			fmt.Fprintf(bw, "  exposure of the SystemCallFilter rows: %.1f -> %.1f\n", tg.Before, tg.After)
+			if len(used) > 0 {
+				fmt.Fprintf(bw, "  used, so left open: %s\n", strings.Join(used, ", "))
+			}
+			fmt.Fprintf(bw, "  %s:\n", tg.DropinPath)
+			for _, l := range strings.Split(strings.TrimRight(tg.Dropin, "\n"), "\n") {
+				fmt.Fprintf(bw, "    %s\n", l)
+			}
+			if tg.Write != "" {
+				fmt.Fprintf(bw, "  --write-tighten: %s\n", clean(tg.Write))
+			} else {
+				fmt.Fprintf(bw, "  never written unless asked: sysdiag trial --write-tighten %s\n", clean(a.Unit))
+			}
 		}
 	}
 	if len(a.Unseen) > 0 {

@@ -53,6 +53,18 @@ type trialJSON struct {
 	Restored string   `json:"restored"`
 	Verified string   `json:"write_verified"`
 	Rounds   int      `json:"write_rounds"`
+	Tighten  *struct {
+		Watched   []string            `json:"watched"`
+		Used      map[string][]string `json:"used"`
+		Untouched []string            `json:"untouched"`
+		Dropin    string              `json:"dropin"`
+		Path      string              `json:"dropin_path"`
+		Before    float64             `json:"exposure_before"`
+		After     float64             `json:"exposure_after"`
+		Verified  bool                `json:"verified"`
+		Written   bool                `json:"written"`
+		Write     string              `json:"write_verified"`
+	} `json:"tighten"`
 	Source   string   `json:"source"`
 }
 
@@ -287,6 +299,66 @@ func TestTrialUser(t *testing.T) {
 		t.Errorf("under the fix: Result=%s", res)
 	}
 	t.Logf("user trial: %v, %s; %s", trialCalls(tj), tj.Verified, tj.Restored)
+}
+
+// What can be tightened: under a deny list of @swap only, a program that uses ptrace (@debug) leaves
+// @debug open and every other open row's group untouched. --write-tighten denies those, the unit still
+// runs, and the bed's own systemd-analyze security sees the rows set — the model's claim, checked by
+// systemd.
+func TestTrialTighten(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	unit := "sysdiag-e2e-tr-tight.service"
+	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" ptrace\nSystemCallFilter=~@swap\n", false)
+	before := securityRows(t, unit)
+	tj := <-trialAsync(t, unit, "--for", "20s", "--write-tighten", "--verify", "3s")
+	tg := tj.Tighten
+	if tg == nil || len(tg.Used["@debug"]) == 0 || !tg.Verified || !tg.Written || tg.After >= tg.Before || len(tj.Findings) != 0 {
+		t.Fatalf("trial --write-tighten: %+v %+v", tj, tg)
+	}
+	bed.Forget(tg.Path)
+	for _, g := range tg.Untouched {
+		if g == "@debug" {
+			t.Errorf("@debug was used: %v", tg.Untouched)
+		}
+	}
+	if res := run(t, unit, false); res != "success" {
+		t.Errorf("under the tightened filter: Result=%s", res)
+	}
+	after := securityRows(t, unit)
+	for _, g := range tg.Untouched {
+		id := "SystemCallFilter=~" + g
+		if before[id] || !after[id] {
+			t.Errorf("systemd-analyze security: %s set before %v, after %v", id, before[id], after[id])
+		}
+	}
+	if after["SystemCallFilter=~@debug"] {
+		t.Error("systemd-analyze security: @debug denied, but the unit uses ptrace")
+	}
+	t.Logf("tighten: never touched %v; used %v; exposure %.1f -> %.1f; %s", tg.Untouched, tg.Used, tg.Before, tg.After, tg.Write)
+}
+
+// securityRows are the SystemCallFilter=~@… rows the bed's systemd-analyze security shows set for a unit.
+func securityRows(t *testing.T, unit string) map[string]bool {
+	t.Helper()
+	out, err := bed.Exec(nil, "systemd-analyze", "security", "--json=short", unit)
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v %s", err, out)
+	}
+	var rows []struct {
+		Name string `json:"name"`
+		Set  *bool  `json:"set"`
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("systemd-analyze security --json=short: %v\n%s", err, out)
+	}
+	m := map[string]bool{}
+	for _, r := range rows {
+		if strings.HasPrefix(r.Name, "SystemCallFilter=~") && r.Set != nil {
+			m[r.Name] = *r.Set
+		}
+	}
+	return m
 }
 
 // errnoRecords counts the seccomp records with the errno action in the bed's journal since t.

@@ -91,16 +91,38 @@ type ImplicitHit struct {
 	Relaxing  string `json:"relaxing,omitempty"`
 	// AlsoFilter says SystemCallFilter= denies it too (the errno won: the lowest action does).
 	AlsoFilter bool `json:"also_system_call_filter,omitempty"`
+	// Relaxed: the directive was off for the trial (--relax-implicit), the call logged instead.
+	Relaxed bool `json:"relaxed,omitempty"`
 }
 
-// Split parts the trial's calls: those an enforced implicit filter answered with an errno (records with
-// the errno action: only implicit filters keep one during a trial, SystemCallErrorNumber= is reset) go to
-// hits, named by the directive; the rest, and the errno ones SystemCallFilter= denies too, to the
-// diagnosis and the fix. host is the native ABI.
-func Split(p Plan, f *fixes.Filter, vs []evidence.Violation, host syscalls.Arch) (forFilter []evidence.Violation, hits []ImplicitHit) {
+// Sorted are a trial's calls by what they mean.
+type Sorted struct {
+	// Filter are the calls SystemCallFilter= blocks: the diagnosis and the fix.
+	Filter []evidence.Violation
+	// Implicit are the calls an enforced implicit filter answered with its errno.
+	Implicit []ImplicitHit
+	// Used are calls the filter allows, logged to watch the loose groups for tightening.
+	Used []evidence.Violation
+}
+
+// Split sorts the trial's calls: those an enforced implicit filter answered with an errno (records with
+// the errno action: only implicit filters keep one during a trial, SystemCallErrorNumber= is reset) go
+// to Implicit, named by the directive; the errno ones SystemCallFilter= denies too, and the rest it
+// blocks, to Filter; those it allows (watched for tightening) to Used. host is the native ABI.
+func Split(p Plan, f *fixes.Filter, vs []evidence.Violation, host syscalls.Arch) Sorted {
+	var out Sorted
 	for _, v := range vs {
+		blocked := f.Decide(v.Name, v.Arch, host).Blocked
 		if v.Action != audit.ActionErrno {
-			forFilter = append(forFilter, v)
+			switch im := ImplicitOf(p, v.Name); {
+			case blocked || v.Action.IsKill():
+				out.Filter = append(out.Filter, v)
+			case im != nil: // logged because --relax-implicit turned its directive off
+				out.Implicit = append(out.Implicit, ImplicitHit{Syscall: v.Name, Arch: v.Arch.String(), Directive: im.Directive, Where: im.Where,
+					Errno: im.Errno, Condition: im.Condition, Relaxing: im.Relaxing, Relaxed: true})
+			default:
+				out.Used = append(out.Used, v)
+			}
 			continue
 		}
 		var im *fixes.Implicit
@@ -110,15 +132,14 @@ func Split(p Plan, f *fixes.Filter, vs []evidence.Violation, host syscalls.Arch)
 				break
 			}
 		}
-		also := f.Decide(v.Name, v.Arch, host).Blocked
-		if also {
-			forFilter = append(forFilter, v)
+		if blocked {
+			out.Filter = append(out.Filter, v)
 		}
 		if im == nil {
 			continue
 		}
-		hits = append(hits, ImplicitHit{Syscall: v.Name, Arch: v.Arch.String(), Directive: im.Directive, Where: im.Where, Errno: im.Errno,
-			Condition: im.Condition, Relaxing: im.Relaxing, AlsoFilter: also})
+		out.Implicit = append(out.Implicit, ImplicitHit{Syscall: v.Name, Arch: v.Arch.String(), Directive: im.Directive, Where: im.Where, Errno: im.Errno,
+			Condition: im.Condition, Relaxing: im.Relaxing, AlsoFilter: blocked})
 	}
-	return forFilter, hits
+	return out
 }

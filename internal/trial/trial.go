@@ -51,6 +51,8 @@ type Plan struct {
 	// LogErrno says the trial needs the manager's log flag ($SYSTEMD_LOG_SECCOMP=1) for Visible.
 	LogErrno bool
 	Warnings []string
+	// Loose are the groups watched for tightening, with the calls of each the filter allows (logged too).
+	Loose map[string][]string
 	// the SystemCallLog= set: the calls logged (deny list), or those not (allow list: "~…")
 	logSet   map[string]bool
 	logInver bool
@@ -68,6 +70,9 @@ type Options struct {
 	// recorded; Kernel is the running kernel's version (as major.point: "6.18"), for what stays invisible anyway.
 	LogFlag bool
 	Kernel  syscalls.Version
+	// Tighten also logs the calls the filter allows of every group behind an open
+	// `systemd-analyze security` row (fixes.LooseRows), to say which the unit never touches.
+	Tighten bool
 }
 
 // NewPlan builds the drop-in for filter f and the unit's implicit filters ims. The unit's state before
@@ -85,7 +90,20 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 		}
 	}
 	p.LogErrno = len(p.Visible) > 0
+	mode := f.Mode
+	probe := map[string]bool{}
+	if o.Tighten {
+		p.Loose = f.LooseRows()
+		for _, calls := range p.Loose {
+			for _, n := range calls {
+				probe[n] = true
+			}
+		}
+	}
 	relaxed := func(name string) bool {
+		if probe[name] {
+			return true // logged though allowed: watched for tightening
+		}
 		for _, im := range p.Relaxed {
 			if im.Blocks(name) {
 				return true
@@ -98,7 +116,7 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 		names = g.Expanded
 	}
 	var lines []string
-	switch f.Mode {
+	switch mode {
 	case fixes.ModeAllow:
 		// Log everything but what the filter lets through: SystemCallLog=~<allowed>. The allow list's
 		// @default is in f already (systemd adds it to SystemCallFilter=, not to SystemCallLog=).
@@ -108,7 +126,7 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 				allowed = append(allowed, n)
 			}
 		}
-		if f.Table.Version().Major >= 257 && !slices.Contains(allowed, "write") {
+		if f.Table.Version().Major >= 257 && !slices.Contains(allowed, "write") && !probe["write"] {
 			allowed = append(allowed, "write") // forced into allow lists from v257
 		}
 		sort.Strings(allowed)
@@ -153,6 +171,8 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 	}
 	if f.Mode != fixes.ModeNone {
 		p.Warnings = append([]string{"the unit runs without its syscall filter until the trial ends: every call the filter would block is let through and logged"}, p.Warnings...)
+	} else if len(lines) > 0 && f.Table.Version().Major <= 254 {
+		p.Warnings = append(p.Warnings, "the unit has no SystemCallFilter=: the trial's SystemCallLog= is a seccomp filter, for which systemd ≤ v254 implies NoNewPrivileges=yes in a unit running as a user without CAP_SYS_ADMIN (setuid programs lose their privilege for the trial)")
 	}
 	return p, nil
 }
@@ -191,6 +211,8 @@ type Call struct {
 	First    time.Time `json:"first"`
 	Last     time.Time `json:"last"`
 	Action   string    `json:"action"`
+	// Allowed: the filter allows it — logged only to watch a loose group for tightening.
+	Allowed bool `json:"allowed_by_filter,omitempty"`
 }
 
 type key struct {

@@ -1,6 +1,7 @@
 package trial
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,8 @@ func TestPlanLogFlag(t *testing.T) {
 			{Name: "swapon", Syscall: 167, Arch: host, Action: audit.ActionLog},
 			{Name: "socket", Syscall: 41, Arch: host, Action: audit.ActionErrno},
 		}
-		rest, hits := Split(p, f, vs, host)
+		sp := Split(p, f, vs, host)
+		rest, hits := sp.Filter, sp.Implicit
 		if len(rest) != 1 || rest[0].Name != "swapon" || len(hits) != 2 || hits[0].Directive != "ProtectClock" || hits[0].Errno != "EPERM" ||
 			hits[1].Directive != "RestrictAddressFamilies" || hits[1].Errno != "EAFNOSUPPORT" || hits[0].AlsoFilter {
 			t.Errorf("split: %+v %+v", rest, hits)
@@ -225,5 +227,40 @@ func TestClaim(t *testing.T) {
 	pa, _ := NewPlan(fixes.Build(tb, allow, nil), nil, Options{}, "inactive")
 	if !pa.Logs("swapon") || pa.Logs("read") || !pa.Logs("no_such_call_yet") {
 		t.Error("Logs on an allow list: everything but the allowed")
+	}
+}
+
+// The loose groups (open security rows) are logged too; the ones the unit never touched are what can be
+// denied, with the exposure before and after, verified against libseccomp's BPF where it is built in.
+func TestTightening(t *testing.T) {
+	tb := table(t, "252.39")
+	as := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@swap"}}
+	f := fixes.Build(tb, as, nil)
+	p, err := NewPlan(f, nil, Options{Tighten: true}, "inactive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, open := p.Loose["@swap"]; open || len(p.Loose["@debug"]) == 0 || !p.Logs("ptrace") || !p.Logs("swapon") || p.Logs("read") {
+		t.Fatalf("loose %v", p.Loose)
+	}
+	seen := []Call{{Syscall: "ptrace", Number: 101, Arch: "x86_64", Action: "log", Allowed: true}, {Syscall: "swapon", Number: 167, Arch: "x86_64", Action: "log"}}
+	tg := Tightening(p, f.With(fixes.Assignment{Directive: "SystemCallFilter", Value: "swapon"}), seen, syscalls.ArchX86_64)
+	if tg == nil || len(tg.Used["@debug"]) != 1 || slices.Contains(tg.Untouched, "@debug") || !slices.Contains(tg.Untouched, "@clock") ||
+		!strings.Contains(tg.Dropin, "SystemCallFilter=~") || tg.After >= tg.Before || len(tg.Rows) == 0 {
+		t.Fatalf("%+v", tg)
+	}
+	// @privileged holds @swap: denying it would take swapon (seen, let through by the fix) away again.
+	if slices.Contains(tg.Untouched, "@privileged") {
+		t.Errorf("@privileged contains the seen swapon: %v", tg.Untouched)
+	}
+	if tf := tg.Filter(); tf.Allowed("clock_settime") || !tf.Allowed("ptrace") || !tf.Allowed("read") {
+		t.Error("tightened filter")
+	}
+	// Nothing loose: nothing to watch.
+	all := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@clock @cpu-emulation @debug @module @mount @obsolete @privileged @raw-io @reboot @resources @swap"}}
+	fa := fixes.Build(tb, all, nil)
+	pa, _ := NewPlan(fa, nil, Options{Tighten: true}, "inactive")
+	if len(pa.Loose) != 0 || Tightening(pa, fa, nil, syscalls.ArchX86_64) != nil {
+		t.Errorf("loose %v", pa.Loose)
 	}
 }
