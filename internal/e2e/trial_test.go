@@ -65,7 +65,7 @@ type trialJSON struct {
 		Written   bool                `json:"written"`
 		Write     string              `json:"write_verified"`
 	} `json:"tighten"`
-	Source   string   `json:"source"`
+	Source string `json:"source"`
 }
 
 // trialAsync runs sysdiag trial in the bed and hands its answer on done.
