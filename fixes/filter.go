@@ -311,3 +311,59 @@ var errnoNames = func() map[int]string {
 
 // errnoAliases are the second names of a number (glibc's and systemd's lists have them too).
 var errnoAliases = map[string]int{"EWOULDBLOCK": 11, "EDEADLOCK": 35, "ENOTSUP": 95, "EAGAIN": 11, "EDEADLK": 35, "EOPNOTSUPP": 95}
+
+// FromManager is the filter the running manager reports for a unit (its SystemCallFilter D-Bus property:
+// allow-list flag and expanded names, "name:ERRNO" for errno entries), with f's SystemCallErrorNumber=
+// and SystemCallArchitectures=: the "before" of a verification that does not rest on sysdiag's reading
+// of the unit files and group tables.
+func FromManager(f *Filter, allow bool, names []string) *Filter {
+	var plain, errnos []string
+	for _, n := range names {
+		if allow && strings.Contains(n, ":") {
+			errnos = append(errnos, n) // an allow list's "~name:ERRNO" entries
+		} else {
+			plain = append(plain, n)
+		}
+	}
+	val := strings.Join(plain, " ")
+	if !allow {
+		val = "~" + val
+	}
+	as := []Assignment{{Directive: "SystemCallFilter", Value: val}}
+	if len(errnos) > 0 {
+		as = append(as, Assignment{Directive: "SystemCallFilter", Value: "~" + strings.Join(errnos, " ")})
+	}
+	if f.ErrorNumberLine != nil {
+		as = append(as, *f.ErrorNumberLine)
+	}
+	for _, a := range f.ArchLines {
+		as = append(as, *a)
+	}
+	return Build(f.Table, as, f.nameable)
+}
+
+// LocalNames keeps the names (bare, or "name:ERRNO") that this machine's ABIs have (the native one, and
+// i386 beside x86_64, arm beside aarch64), sorted: the ones a comparison with the manager's list can
+// trust. The manager renders the others through libseccomp's pseudo-numbers, which do not round-trip
+// (252.39 on x86_64 reports @debug's powerpc-only sys_debug_setcontext as switch_endian).
+func LocalNames(names []string) []string {
+	arches := []syscalls.Arch{syscalls.HostArch()}
+	switch arches[0] {
+	case syscalls.ArchX86_64:
+		arches = append(arches, syscalls.ArchI386)
+	case syscalls.ArchAARCH64:
+		arches = append(arches, syscalls.ArchARM)
+	}
+	var out []string
+	for _, n := range names {
+		bare, _, _ := strings.Cut(n, ":")
+		for _, a := range arches {
+			if _, ok := syscalls.Number(a, bare); ok {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

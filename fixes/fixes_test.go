@@ -157,3 +157,27 @@ func TestErrnoNames(t *testing.T) {
 		t.Error("an unknown name must not parse")
 	}
 }
+
+// The manager's own list is the "before" of a check that does not rest on the model; names the native
+// ABI lacks are dropped (the manager renders them through libseccomp's pseudo-numbers: 252.39 on x86_64
+// reports @debug's sys_debug_setcontext as switch_endian).
+func TestFromManager(t *testing.T) {
+	if syscalls.HostArch() != syscalls.ArchX86_64 {
+		t.Skipf("the names are x86_64's; this host is %s", syscalls.HostArch())
+	}
+	v, _ := syscalls.ParseVersion("252.39-1~deb12u2")
+	tb := syscalls.Select(v)
+	f := Build(tb, []Assignment{{Directive: "SystemCallFilter", Value: "~@swap @debug"}, {Directive: "SystemCallErrorNumber", Value: "EPERM"}}, nil)
+	dbus := []string{"lookup_dcookie", "perf_event_open", "pidfd_getfd", "ptrace", "rtas", "s390_runtime_instr", "swapoff", "swapon", "switch_endian"}
+	m := FromManager(f, false, dbus)
+	if m.Mode != ModeDeny || m.Allowed("ptrace") || !m.Allowed("read") || m.ErrorNumber != 1 {
+		t.Errorf("deny list from the manager: %v %v", m.Mode, m.Names())
+	}
+	if got, want := strings.Join(LocalNames(dbus), " "), strings.Join(LocalNames(f.Names()), " "); got != want {
+		t.Errorf("native names: manager %s, model %s", got, want)
+	}
+	a := FromManager(f, true, []string{"read", "write", "exit_group", "ptrace:EPERM"})
+	if a.Mode != ModeAllow || !a.Allowed("read") || a.Allowed("ptrace") || a.Allowed("socket") {
+		t.Errorf("allow list from the manager: %v", a.Names())
+	}
+}

@@ -135,7 +135,7 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 		res.Filter.Lines = append(res.Filter.Lines, Line{a.Directive, a.Value, a.File, a.Line})
 	}
 	if u.Live && strings.HasSuffix(u.Name, ".service") {
-		m := sameNames(f.Names(), u.DBusFilter)
+		m := sameNames(fixes.LocalNames(f.Names()), fixes.LocalNames(u.DBusFilter))
 		res.Filter.MatchesDBus = &m
 		if !m {
 			res.Notes = append(res.Notes, "the unit's files and the running manager disagree about SystemCallFilter= (a daemon-reload pending?): the answer follows the files")
@@ -225,7 +225,14 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 	}
 	sc := "systemctl" + UserFlag(u.User)
 	fx.Commands = []string{sc + " daemon-reload", sc + " restart " + u.Name}
-	after := f
+	// The "before" of the check: for a live service the manager's own SystemCallFilter property, not
+	// sysdiag's reading of the files and group tables (the model), when the manager has one.
+	before := f
+	if u.Live && strings.HasSuffix(u.Name, ".service") && len(u.DBusFilter) > 0 {
+		before = fixes.FromManager(f, u.DBusAllow, u.DBusFilter)
+		fx.Verification = append(fx.Verification, fmt.Sprintf("before: the manager's own SystemCallFilter property (%d names), not sysdiag's model of the files", len(u.DBusFilter)))
+	}
+	after := before
 	if minimal.ErrorNumber != "" {
 		after = after.With(fixes.Assignment{Directive: "SystemCallErrorNumber", Value: minimal.ErrorNumber})
 	}
@@ -237,7 +244,7 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 	}
 	fx.Verified = true
 	for _, b := range blocked {
-		vd, err := fixes.Verify(f, after, b.Arch, host, b.Nr)
+		vd, err := fixes.Verify(before, after, b.Arch, host, b.Nr)
 		if err != nil {
 			fx.Verified = false
 			fx.Verification = append(fx.Verification, err.Error())

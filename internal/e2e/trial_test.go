@@ -25,11 +25,12 @@ type trialJSON struct {
 		Count   int    `json:"count"`
 	} `json:"calls"`
 	Fix *struct {
-		Allow    []string `json:"allow"`
-		Verified bool     `json:"verified"`
-		Written  bool     `json:"written"`
-		Dropin   string   `json:"dropin"`
-		Path     string   `json:"dropin_path"`
+		Verification []string `json:"verification"`
+		Allow        []string `json:"allow"`
+		Verified     bool     `json:"verified"`
+		Written      bool     `json:"written"`
+		Dropin       string   `json:"dropin"`
+		Path         string   `json:"dropin_path"`
 	} `json:"fix"`
 	Findings []struct {
 		Syscall   string `json:"syscall"`
@@ -394,6 +395,10 @@ func TestTrialErrnoDenyList(t *testing.T) {
 	}
 	if len(tj.Implicit) != 0 {
 		t.Errorf("no implicit filter here: %+v", tj.Implicit)
+	}
+	// Verified from the manager's own filter, and the model agrees with it.
+	if !anyContains(tj.Fix.Verification, "the manager's own SystemCallFilter property") || anyContains(tj.Notes, "disagree") {
+		t.Errorf("verification %v, notes %v", tj.Fix.Verification, tj.Notes)
 	}
 }
 
