@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -109,6 +112,11 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 
 	// 3. Diagnosis and fix (pure).
 	res := diagnose.Diagnose(u, filter, t, note, ev)
+	if opts.root != "" && !opts.user {
+		if rows, v, err := analyzeOffline(opts.root, name); err == nil {
+			diagnose.CompareAnalyze(res, filter, rows, v)
+		}
+	}
 	if ev.Reports != nil {
 		res.Sources = ev.Reports
 		warnSources(stderr, ev.Reports, len(res.Violations))
@@ -373,4 +381,42 @@ func costText(a diagnose.Alt) string {
 		rows = append(rows, fmt.Sprintf("%s %d→%d", r.ID, r.Before, r.After))
 	}
 	return fmt.Sprintf("%s; systemd-analyze security: %s (exposure %+.1f)", s, strings.Join(rows, ", "), a.Exposure.Delta)
+}
+
+// analyzeOffline runs this machine's systemd-analyze on the tree (systemd's own loader:
+// --offline=true --root=DIR security --json=short) and returns the SystemCallFilter=~@… rows it shows
+// (id → set) and its major version; an error when it is not installed or fails.
+func analyzeOffline(root, unit string) (map[string]bool, int, error) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ver, err := exec.CommandContext(ctx, sa, "--version").Output()
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := syscalls.ParseVersion(strings.SplitN(string(ver), "\n", 2)[0])
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := exec.CommandContext(ctx, sa, "--offline=true", "--root="+root, "security", "--json=short", "--no-pager", "--", unit).Output()
+	if err != nil {
+		return nil, 0, err
+	}
+	var rows []struct {
+		Name string `json:"name"`
+		Set  *bool  `json:"set"`
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return nil, 0, err
+	}
+	m := map[string]bool{}
+	for _, r := range rows {
+		if strings.HasPrefix(r.Name, "SystemCallFilter=~") && r.Set != nil {
+			m[r.Name] = *r.Set
+		}
+	}
+	return m, v.Major, nil
 }

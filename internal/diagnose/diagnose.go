@@ -46,6 +46,9 @@ type FilterView struct {
 	SilentDenials bool     `json:"silent_denials"`
 	Warnings      []string `json:"warnings,omitempty"`
 	MatchesDBus   *bool    `json:"matches_dbus,omitempty"`
+	// MatchesAnalyze: systemd's own offline loader (systemd-analyze --offline=true --root=DIR security)
+	// shows the same SystemCallFilter=~@… rows as the model (--root only, where it ran).
+	MatchesAnalyze *bool `json:"matches_systemd_analyze,omitempty"`
 	Files         []string `json:"files"`
 }
 
@@ -519,4 +522,34 @@ func Blocked(f *fixes.Filter, v evidence.Violation, host syscalls.Arch) BlockedB
 		b.Errno = fixes.ErrnoName(d.Errno)
 	}
 	return b
+}
+
+// CompareAnalyze checks the model's SystemCallFilter=~@… rows against those systemd-analyze security
+// showed for the unit (row id → set), recording the outcome in res: a note names every row they
+// disagree on. analyzeVersion is the major version of the systemd-analyze that ran; rows are compared
+// only when it is the target's (the group tables differ between releases).
+func CompareAnalyze(res *Result, f *fixes.Filter, rows map[string]bool, analyzeVersion int) {
+	if analyzeVersion != f.Table.Version().Major {
+		return // another release's tables: not comparable (matches_systemd_analyze stays unset)
+	}
+	var diff []string
+	n := 0
+	for _, r := range syscalls.SecurityRows() {
+		set, ok := rows[r.ID]
+		if !ok {
+			continue
+		}
+		n++
+		if set != f.SecurityRowSet(r.Group) {
+			diff = append(diff, fmt.Sprintf("%s (systemd-analyze: set=%v, sysdiag: set=%v)", r.ID, set, !set))
+		}
+	}
+	if n == 0 {
+		return
+	}
+	m := len(diff) == 0
+	res.Filter.MatchesAnalyze = &m
+	if !m {
+		res.Notes = append(res.Notes, "systemd's own offline loader reads this unit's filter differently from sysdiag: "+strings.Join(diff, "; ")+" — please report it")
+	}
 }
