@@ -106,6 +106,7 @@ type trialAnswer struct {
 	User     bool               `json:"user,omitempty"`
 	Seconds  float64            `json:"seconds"`
 	Records  int                `json:"records"`
+	Lost     lostJSON           `json:"lost"`
 	Calls    []trial.Call       `json:"calls"`
 	Findings []diagnose.Finding `json:"findings"`
 	Fix      *diagnose.Fix      `json:"fix,omitempty"`
@@ -213,6 +214,7 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 		return err
 	}
 	ans.Source = src
+	go w.watchLost(fctx) // the kernel's lost counter (read-only AUDIT_GET)
 	programs := programsFinder("", u)(name, opts.user)
 	start := time.Now()
 	if err := managerDo(opts.user, func(ctx context.Context, c *sddbus.Conn) error { return c.ReloadContext(ctx) }); err != nil {
@@ -300,6 +302,12 @@ loop:
 	}
 	cancel()
 	ans.Seconds = time.Since(start).Seconds()
+	w.mu.Lock()
+	ans.Lost = lostJSON{Kernel: w.lostK, Userspace: w.lostU}
+	w.mu.Unlock()
+	if ans.Lost.Kernel > 0 || ans.Lost.Userspace > 0 {
+		ans.Notes = append(ans.Notes, fmt.Sprintf("records were lost during the trial (kernel backlog: %d, netlink ENOBUFS: %d): the counts are lower bounds, and a call seen only in lost records is missing", ans.Lost.Kernel, ans.Lost.Userspace))
+	}
 	restore()
 
 	if claim.Guessed > 0 {

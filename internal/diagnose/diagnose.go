@@ -48,8 +48,8 @@ type FilterView struct {
 	MatchesDBus   *bool    `json:"matches_dbus,omitempty"`
 	// MatchesAnalyze: systemd's own offline loader (systemd-analyze --offline=true --root=DIR security)
 	// shows the same SystemCallFilter=~@… rows as the model (--root only, where it ran).
-	MatchesAnalyze *bool `json:"matches_systemd_analyze,omitempty"`
-	Files         []string `json:"files"`
+	MatchesAnalyze *bool    `json:"matches_systemd_analyze,omitempty"`
+	Files          []string `json:"files"`
 }
 
 type Line struct {
