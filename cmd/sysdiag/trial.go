@@ -222,27 +222,8 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	}
 	// The start job, on a connection of its own that stays open until the job is done (a oneshot's
 	// lasts as long as it runs): before that, "inactive" means not yet started.
-	job, started := make(chan struct{}), make(chan error, 1)
-	go func() {
-		defer close(job)
-		c, err := managerConn(fctx, opts.user)
-		if err != nil {
-			started <- err
-			return
-		}
-		defer c.Close()
-		_ = c.ResetFailedUnitContext(fctx, name)
-		ch := make(chan string, 1)
-		_, err = c.RestartUnitContext(fctx, name, "replace", ch)
-		started <- err
-		if err == nil {
-			select {
-			case <-ch:
-			case <-fctx.Done():
-			}
-		}
-	}()
-	if err := <-started; err != nil {
+	job, err := startJob(fctx, name, opts.user)
+	if err != nil {
 		return failureErr(fmt.Errorf("starting %s for the trial: %w", name, err), "")
 	}
 	fmt.Fprintf(stderr, "sysdiag: trial of %s started (%s; %d calls logged instead of denied); ends when its processes exit%s, or Ctrl-C\n",
@@ -254,51 +235,18 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	if opts.dur > 0 {
 		deadline = time.After(opts.dur)
 	}
-	tick := time.NewTicker(300 * time.Millisecond)
-	defer tick.Stop()
-	var endedAt time.Time
 	lastProgress := time.Now()
 	tty := isTerminal(stderr)
-loop:
-	for {
-		select {
-		case s, ok := <-recs:
-			if !ok {
-				break loop
-			}
-			if s.rec.Time.Before(start.Add(-time.Second)) {
-				continue
-			}
-			if claim.Mine(s.unit, s.rec) {
-				fold.Add(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0])
-			}
-		case <-tick.C:
-			if !endedAt.IsZero() && time.Since(endedAt) > time.Second {
-				break loop // its last records have had a second to arrive
-			}
-			if job != nil { // the start job first: before it is done, "inactive" means not yet started
-				select {
-				case <-job:
-					job = nil
-				default:
-					continue
-				}
-			}
-			if endedAt.IsZero() {
-				if st := unitState(name, opts.user); st != "active" && st != "activating" && st != "deactivating" && st != "reloading" {
-					endedAt = time.Now()
-				}
-			}
+	fl := follower{recs: recs, name: name, user: opts.user, start: start, deadline: deadline, job: job,
+		keep: func(s sourced) bool { return claim.Mine(s.unit, s.rec) },
+		tick: func() {
 			if tty && time.Since(lastProgress) > 2*time.Second {
 				lastProgress = time.Now()
 				fmt.Fprintf(stderr, "sysdiag: trial: %s, %d records, %d calls\n", time.Since(start).Round(time.Second), fold.Records, len(fold.Calls()))
 			}
-		case <-deadline:
-			break loop
-		case <-ctx.Done():
-			ans.Notes = append(ans.Notes, "the trial was interrupted: the answer covers what ran until then")
-			break loop
-		}
+		}}
+	if fl.follow(ctx, fold) {
+		ans.Notes = append(ans.Notes, "the trial was interrupted: the answer covers what ran until then")
 	}
 	cancel()
 	ans.Seconds = time.Since(start).Seconds()
@@ -611,6 +559,88 @@ type verifier struct {
 	errw   io.Writer
 }
 
+// startJob restarts the unit (its failed state reset) on a connection of its own that stays open until
+// the job is done — a oneshot's lasts as long as it runs; the channel closes then.
+func startJob(ctx context.Context, name string, user bool) (<-chan struct{}, error) {
+	job, started := make(chan struct{}), make(chan error, 1)
+	go func() {
+		defer close(job)
+		c, err := managerConn(ctx, user)
+		if err != nil {
+			started <- err
+			return
+		}
+		defer c.Close()
+		_ = c.ResetFailedUnitContext(ctx, name)
+		ch := make(chan string, 1)
+		_, err = c.RestartUnitContext(ctx, name, "replace", ch)
+		started <- err
+		if err == nil {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return job, <-started
+}
+
+// follower folds a unit's records (those keep takes) from its start until it has stopped for a second
+// (its last records arrive late), the deadline (nil: none), or ctx ends.
+type follower struct {
+	recs     <-chan sourced
+	name     string
+	user     bool
+	start    time.Time
+	deadline <-chan time.Time
+	job      <-chan struct{} // the start job: before it is done, "inactive" means not yet started
+	keep     func(sourced) bool
+	tick     func() // progress, every 300 ms
+}
+
+// follow runs until then and says whether ctx ended it.
+func (f follower) follow(ctx context.Context, fold *trial.Folder) bool {
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	var endedAt time.Time
+	job := f.job
+	for {
+		select {
+		case s, ok := <-f.recs:
+			if !ok {
+				return false
+			}
+			if !s.rec.Time.Before(f.start.Add(-time.Second)) && f.keep(s) {
+				fold.Add(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0])
+			}
+		case <-tick.C:
+			if !endedAt.IsZero() && time.Since(endedAt) > time.Second {
+				return false
+			}
+			if job != nil {
+				select {
+				case <-job:
+					job = nil
+				default:
+					continue
+				}
+			}
+			if endedAt.IsZero() {
+				if st := unitState(f.name, f.user); st != "active" && st != "activating" && st != "deactivating" && st != "reloading" {
+					endedAt = time.Now()
+				}
+			}
+			if f.tick != nil {
+				f.tick()
+			}
+		case <-f.deadline:
+			return false
+		case <-ctx.Done():
+			return true
+		}
+	}
+}
+
 // step is what --write (the fix) or --write-tighten (the tightening) puts under the real filter: its
 // drop-in, and what to try next after kills under it (ok false: give up and roll back).
 type step struct {
@@ -694,17 +724,6 @@ func roundsSaid(round int) string {
 	return fmt.Sprintf("; after %d rounds (each kill under the fix was added to it)", round)
 }
 
-func (v *verifier) restart() error {
-	return managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
-		if err := c.ReloadContext(ctx); err != nil {
-			return err
-		}
-		_ = c.ResetFailedUnitContext(ctx, v.name)
-		_, err := c.RestartUnitContext(ctx, v.name, "replace", nil)
-		return err
-	})
-}
-
 // watch restarts the unit under its real filter and follows it for d (or until it stops): its Result,
 // and the calls that killed it.
 func (v *verifier) watch() (string, []evidence.Violation, error) {
@@ -716,37 +735,17 @@ func (v *verifier) watch() (string, []evidence.Violation, error) {
 		return "", nil, err
 	}
 	start := time.Now()
-	if err := v.restart(); err != nil {
+	if err := managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error { return c.ReloadContext(ctx) }); err != nil {
+		return "", nil, fmt.Errorf("the reload failed: %w", err)
+	}
+	job, err := startJob(ctx, v.name, v.user)
+	if err != nil {
 		return "", nil, fmt.Errorf("the restart failed: %w", err)
 	}
 	fold := trial.NewFolder()
-	deadline := time.After(v.d)
-	tick := time.NewTicker(300 * time.Millisecond)
-	defer tick.Stop()
-	var endedAt time.Time
-loop:
-	for {
-		select {
-		case s, ok := <-recs:
-			if !ok {
-				break loop
-			}
-			if !s.rec.Time.Before(start.Add(-time.Second)) && s.rec.Action.IsKill() && v.claim.Mine(s.unit, s.rec) {
-				fold.Add(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0])
-			}
-		case <-tick.C:
-			if !endedAt.IsZero() && time.Since(endedAt) > time.Second {
-				break loop
-			}
-			if st := unitState(v.name, v.user); endedAt.IsZero() && (st == "failed" || st == "inactive") {
-				endedAt = time.Now()
-			}
-		case <-deadline:
-			break loop
-		case <-v.ctx.Done():
-			break loop
-		}
-	}
+	fl := follower{recs: recs, name: v.name, user: v.user, start: start, deadline: time.After(v.d), job: job,
+		keep: func(s sourced) bool { return s.rec.Action.IsKill() && v.claim.Mine(s.unit, s.rec) }}
+	fl.follow(v.ctx, fold)
 	result := ""
 	_ = managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
 		p, err := c.GetUnitTypePropertyContext(ctx, v.name, "Service", "Result")
