@@ -95,10 +95,7 @@ func TestPostmortemDeploy(t *testing.T) {
 		names = append(names, n)
 	}
 	// And a --user unit of root's manager.
-	if _, err := bed.Systemctl("start", "user@0.service"); err != nil {
-		t.Fatal(err)
-	}
-	defer bed.Systemctl("stop", "user@0.service")
+	userManager(t)
 	userUnit := pre + "user.service"
 	writeUnit(t, userUnit, svc("ExecStart="+probe+" fchown\nSystemCallFilter=~@chown\n"), true)
 	t0 := time.Now()

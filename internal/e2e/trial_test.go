@@ -278,10 +278,7 @@ func TestTrialWriteRounds(t *testing.T) {
 func TestTrialUser(t *testing.T) {
 	need(t)
 	defer timed(t)()
-	if _, err := bed.Systemctl("start", "user@0.service"); err != nil {
-		t.Fatal(err)
-	}
-	defer bed.Systemctl("stop", "user@0.service")
+	userManager(t)
 	unit := "sysdiag-e2e-tr-user.service"
 	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" swapon\nSystemCallFilter=~@swap\n", true)
 	if res := run(t, unit, true); res != "core-dump" {

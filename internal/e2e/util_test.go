@@ -121,3 +121,12 @@ func TestLibcAliases(t *testing.T) {
 		t.Fatalf("aliases of __fchown: %v", a)
 	}
 }
+
+// userManager starts root's user manager (user@0.service) in the bed for the test, and stops it after.
+func userManager(t *testing.T) {
+	t.Helper()
+	if _, err := bed.Systemctl("start", "user@0.service"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bed.Systemctl("stop", "user@0.service") })
+}

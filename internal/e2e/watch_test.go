@@ -30,10 +30,7 @@ type watchLine struct {
 func TestWatchThreeKills(t *testing.T) {
 	need(t)
 	defer timed(t)()
-	if _, err := bed.Systemctl("start", "user@0.service"); err != nil {
-		t.Fatal(err)
-	}
-	defer bed.Systemctl("stop", "user@0.service")
+	userManager(t)
 	units := map[string]string{ // unit -> expected syscall
 		"sysdiag-e2e-w-allow.service": "ptrace",
 		"sysdiag-e2e-w-deny.service":  "fchown",

@@ -229,10 +229,7 @@ func TestWhyChildKilled(t *testing.T) {
 func TestWhyUserUnit(t *testing.T) {
 	need(t)
 	defer timed(t)()
-	if _, err := bed.Systemctl("start", "user@0.service"); err != nil {
-		t.Fatal(err)
-	}
-	defer bed.Systemctl("stop", "user@0.service")
+	userManager(t)
 	unit := "sysdiag-e2e-user.service"
 	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" fchown\nSystemCallFilter=~@chown\n", true)
 	since := time.Now()
