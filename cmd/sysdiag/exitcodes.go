@@ -21,10 +21,11 @@ const exitCodesHelp = `sysdiag's exit status:
   2  usage: an unknown command or flag, or a flag value that cannot be parsed
   3  failure: a source could not be read (permission denied, missing file, no journal),
      or another error kept sysdiag from answering
-  4  postmortem only: units were killed by their seccomp filter (or failed with no record under an
+  4  postmortem: units were killed by their seccomp filter (or failed with no record under an
      errno-mode filter) in the window; --fail-on never makes it 0
-  5  trial --write only: the fix was written, but the unit was killed again under it; the drop-in
-     was put back as it was
+     check: calls of the unit's programs that its filter would block were predicted
+  5  trial --write / --write-tighten only: the drop-in was written, but the unit was killed again
+     under it (after --rounds tries); the drop-in was put back as it was
 
 Errors go to stderr as "sysdiag: …", often followed by a "hint:" line; results go to stdout.
 `

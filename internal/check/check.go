@@ -1,0 +1,350 @@
+// Package check predicts a unit's seccomp kills before it runs: the programs its Exec*= lines run, the
+// system calls each can make (internal/scan: their own code and, through the libraries' call graphs,
+// their imports), and which of those the unit's filter — SystemCallFilter= and the implicit filters of
+// ProtectClock= & co. — would block. It reads files only (a unit's "/" as an fs.FS) and decides; the
+// command renders and, asked, writes.
+package check
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sysdiag/sysdiag/internal/scan"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
+)
+
+// MaxELF bounds the size of a file the scanner reads (a hostile tree's huge file is refused, not read).
+const MaxELF = 512 << 20
+
+// Program is one program a unit runs, and what it can call.
+type Program struct {
+	Path    string         `json:"path"`
+	From    []string       `json:"from"` // the Exec lines that run it ("ExecStart (unit.service:5)")
+	Interp  string         `json:"interpreter_of,omitempty"`
+	Static  bool           `json:"static"`
+	Go      bool           `json:"go"`
+	Libs    []string       `json:"libraries"`
+	Missing []string       `json:"missing_libraries,omitempty"`
+	Unknown int            `json:"computed_numbers"` // syscall sites whose number is computed: not followed
+	Reached []scan.Reached `json:"reached"`
+	Notes   []string       `json:"notes"`
+	Error   string         `json:"error,omitempty"`
+	Seconds float64        `json:"seconds"`
+	BuildID string         `json:"build_id,omitempty"`
+}
+
+// Loader scans programs and the libraries they load under one "/", each library once (by path).
+type Loader struct {
+	FS      fs.FS
+	Dirs    []string // the loader's default directories; nil: Debian's multiarch ones
+	libs    map[string]*scan.Library
+	errs    map[string]error
+	interps map[string]*scan.Binary
+	// Cache, when set, keeps library summaries by build-id between runs.
+	Cache *Cache
+}
+
+// NewLoader reads programs under fsys.
+func NewLoader(fsys fs.FS) *Loader {
+	return &Loader{FS: fsys, libs: map[string]*scan.Library{}, errs: map[string]error{}}
+}
+
+var defaultDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
+
+func (l *Loader) open(p string) (*scan.Binary, error) {
+	f, err := l.FS.Open(strings.TrimPrefix(p, "/"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	if st.Size() > MaxELF {
+		return nil, fmt.Errorf("%s: %d bytes, larger than the %d the scanner reads", p, st.Size(), MaxELF)
+	}
+	var r io.ReaderAt
+	if ra, ok := f.(io.ReaderAt); ok {
+		r = ra
+	} else {
+		data, err := io.ReadAll(io.LimitReader(f, MaxELF))
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(data)
+	}
+	return scan.Open(r, p)
+}
+
+// find is where the dynamic loader would find a DT_NEEDED name for an object at from: a name with a
+// slash as it is, else the object's RUNPATH ($ORIGIN its directory), then the default directories.
+func (l *Loader) find(name, from string, runpath []string) (string, bool) {
+	if strings.Contains(name, "/") {
+		return name, l.exists(name)
+	}
+	dirs := append([]string(nil), runpath...)
+	for i, d := range dirs {
+		dirs[i] = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", path.Dir(from)), "$ORIGIN", path.Dir(from))
+	}
+	ds := l.Dirs
+	if ds == nil {
+		ds = defaultDirs
+	}
+	for _, d := range append(dirs, ds...) {
+		if p := path.Join(d, name); strings.HasPrefix(p, "/") && l.exists(p) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+func (l *Loader) exists(p string) bool {
+	st, err := fs.Stat(l.FS, strings.TrimPrefix(p, "/"))
+	return err == nil && st.Mode().IsRegular()
+}
+
+func (l *Loader) library(p string) (*scan.Library, error) {
+	if lib, ok := l.libs[p]; ok {
+		return lib, nil
+	}
+	if err, ok := l.errs[p]; ok {
+		return nil, err
+	}
+	if l.Cache != nil {
+		if id := l.buildID(p); id != "" {
+			if lib := l.Cache.Get(path.Base(p), id); lib != nil {
+				l.libs[p] = lib
+				return lib, nil
+			}
+		}
+	}
+	b, err := l.open(p)
+	if err != nil {
+		l.errs[p] = err
+		return nil, err
+	}
+	lib := scan.NewLibrary(path.Base(p), b)
+	l.libs[p] = lib
+	return lib, nil
+}
+
+// buildID reads only the library's build-id note ("" when it has none or cannot be read).
+func (l *Loader) buildID(p string) string {
+	f, err := l.FS.Open(strings.TrimPrefix(p, "/"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		return ""
+	}
+	return scan.BuildID(ra)
+}
+
+// Save writes the scanned libraries' summaries to the cache, when there is one.
+func (l *Loader) Save() error {
+	if l.Cache == nil {
+		return nil
+	}
+	var errs []error
+	for _, lib := range l.libs {
+		errs = append(errs, l.Cache.Put(lib))
+	}
+	return errors.Join(errs...)
+}
+
+// Analyze scans one program: its code, its libraries (breadth-first, as the loader loads them) and its
+// dynamic loader.
+func (l *Loader) Analyze(p string) *Program {
+	t0 := time.Now()
+	prog := &Program{Path: p, Libs: []string{}, Notes: []string{}, Reached: []scan.Reached{}}
+	defer func() { prog.Seconds = time.Since(t0).Seconds() }()
+	b, err := l.open(p)
+	if err != nil {
+		if b != nil && errors.Is(err, scan.ErrArch) {
+			prog.Error = fmt.Sprintf("%s code: %v", b.Arch, err)
+		} else {
+			prog.Error = err.Error()
+		}
+		return prog
+	}
+	prog.Static, prog.Go, prog.Unknown, prog.BuildID = b.Static, b.Go, b.Unknown, b.BuildID
+	var libs []*scan.Library
+	type need struct {
+		name, from string
+		runpath    []string
+	}
+	queue := []need{}
+	for _, n := range b.Needed {
+		queue = append(queue, need{n, p, b.RunPath})
+	}
+	seen := map[string]bool{}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if seen[n.name] {
+			continue
+		}
+		seen[n.name] = true
+		lp, ok := l.find(n.name, n.from, n.runpath)
+		if !ok {
+			prog.Missing = append(prog.Missing, n.name)
+			continue
+		}
+		lib, err := l.library(lp)
+		if err != nil {
+			prog.Notes = append(prog.Notes, fmt.Sprintf("%s: not scanned: %v", lp, err))
+			continue
+		}
+		libs = append(libs, lib)
+		prog.Libs = append(prog.Libs, lp)
+		for _, m := range lib.Needed {
+			queue = append(queue, need{m, lp, lib.RunPath})
+		}
+	}
+	var interp *scan.Binary
+	if b.Interp != "" {
+		if ib, err := l.interp(b.Interp); err == nil {
+			interp = ib
+		} else {
+			prog.Notes = append(prog.Notes, fmt.Sprintf("the dynamic loader %s: not scanned: %v", b.Interp, err))
+		}
+	}
+	prog.Reached = scan.Reach(b, libs, interp)
+	if len(prog.Missing) > 0 {
+		prog.Notes = append(prog.Notes, "libraries not found under this root (their calls are not counted): "+strings.Join(prog.Missing, " "))
+	}
+	if prog.Unknown > 0 {
+		prog.Notes = append(prog.Notes, fmt.Sprintf("%d syscall site(s) in its own code take a computed number: not followed", prog.Unknown))
+	}
+	return prog
+}
+
+// interp scans the dynamic loader once (as a program: all its code runs at start-up).
+func (l *Loader) interp(p string) (*scan.Binary, error) {
+	if l.interps == nil {
+		l.interps = map[string]*scan.Binary{}
+	}
+	if b, ok := l.interps[p]; ok {
+		return b, nil
+	}
+	b, err := l.open(p)
+	if err != nil {
+		return nil, err
+	}
+	l.interps[p] = b
+	return b, nil
+}
+
+// Target is one program a unit's commands run, with the lines that run it.
+type Target struct {
+	Path   string
+	From   []string
+	Interp string // for an interpreter: the script it runs
+	Notes  []string
+}
+
+// Targets are the programs the unit's commands run under fsys: each command's program (symlinks
+// resolved; a name without a slash searched in systemd's fixed path), a "#!" script's interpreter (the
+// script's own commands are not followed), and for `sh -c '…'` the plain commands of the line.
+func Targets(fsys fs.FS, cmds []unitfile.Command) []Target {
+	var out []Target
+	idx := map[string]int{}
+	add := func(p, from, interp, note string) {
+		if p == "" {
+			return
+		}
+		if i, ok := idx[p]; ok {
+			out[i].From = appendNew(out[i].From, from)
+			if note != "" {
+				out[i].Notes = appendNew(out[i].Notes, note)
+			}
+			return
+		}
+		idx[p] = len(out)
+		t := Target{Path: p, From: []string{from}, Interp: interp}
+		if note != "" {
+			t.Notes = []string{note}
+		}
+		out = append(out, t)
+	}
+	for _, c := range cmds {
+		from := fmt.Sprintf("%s (%s:%d)", c.Directive, c.File, c.Line)
+		progs := unitfile.Programs(fsys, []unitfile.Command{c})
+		if len(progs) == 0 {
+			continue
+		}
+		add(progs[0], from, "", "")
+		if len(progs) > 1 {
+			add(progs[1], from, progs[0], "interpreter of the script "+progs[0]+": the script's own commands are not followed")
+		}
+		base := path.Base(progs[0])
+		if (base == "sh" || base == "bash" || base == "dash") && len(c.Args) >= 3 && c.Args[1] == "-c" {
+			for _, w := range simpleCommands(c.Args[2]) {
+				sub := unitfile.Programs(fsys, []unitfile.Command{{Path: w, Args: []string{w}}})
+				if len(sub) > 0 && strings.HasPrefix(sub[0], "/") {
+					add(sub[0], from+" via "+base+" -c", "", "")
+				}
+			}
+		}
+	}
+	return out
+}
+
+// simpleCommands are the first words of the simple commands of a shell line that are plain program
+// names or paths (no expansion, no assignment, no builtin that runs nothing).
+func simpleCommands(line string) []string {
+	var out []string
+	for _, part := range strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune(";&|\n()", r) }) {
+		words := strings.Fields(part)
+		for len(words) > 0 && (words[0] == "exec" || words[0] == "then" || words[0] == "else" || words[0] == "do" ||
+			words[0] == "if" || words[0] == "while" || words[0] == "until" || words[0] == "!" || words[0] == "command") {
+			words = words[1:]
+		}
+		if len(words) == 0 {
+			continue
+		}
+		w := words[0]
+		if strings.ContainsAny(w, "$`\"'=*?[]{}<>~") || shellBuiltin[w] {
+			continue
+		}
+		out = append(out, w)
+	}
+	sort.Strings(out)
+	return compact(out)
+}
+
+var shellBuiltin = map[string]bool{"fi": true, "done": true, "true": true, "false": true, "cd": true, "echo": true, "printf": true,
+	"test": true, "[": true, "export": true, "set": true, "unset": true, "read": true, "exit": true, "return": true,
+	"shift": true, "wait": true, "trap": true, "umask": true, "ulimit": true, ":": true, ".": true, "source": true, "eval": true}
+
+func compact(s []string) []string {
+	var out []string
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func appendNew(s []string, x string) []string {
+	for _, y := range s {
+		if y == x {
+			return s
+		}
+	}
+	return append(s, x)
+}

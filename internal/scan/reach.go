@@ -1,0 +1,291 @@
+package scan
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/sysdiag/sysdiag/syscalls"
+)
+
+// Export is what one exported function of a library reaches through the library's call graph.
+type Export struct {
+	// Sys are the syscall numbers reached, with the call depth at which each is first found (0: in the
+	// export's own function).
+	Sys map[int]int `json:"sys"`
+	// Imports are the symbols of other libraries it reaches (with the depth), and the constants the
+	// number registers held at those calls.
+	Imports []ImportAt `json:"imports,omitempty"`
+	// NumberArg: the export is a syscall wrapper taking the number in this register (rdi, rax), else "".
+	NumberArg string `json:"number_arg,omitempty"`
+	Unknown   int    `json:"unknown,omitempty"`
+}
+
+// ImportAt is a reachable call to another library's symbol.
+type ImportAt struct {
+	Sym   string  `json:"sym"`
+	Depth int     `json:"depth"`
+	RDI   []int64 `json:"rdi,omitempty"`
+	RAX   []int64 `json:"rax,omitempty"`
+}
+
+func regName(r reg) string {
+	switch r {
+	case rDI:
+		return "rdi"
+	case rAX:
+		return "rax"
+	case rSI:
+		return "rsi"
+	}
+	return ""
+}
+
+// Summarize is the closure of export name over b's call graph (direct calls and tail jumps).
+func (b *Binary) Summarize(name string) (Export, bool) {
+	k, ok := b.Exports[name]
+	if !ok {
+		return Export{}, false
+	}
+	return b.closure([]int{k}), true
+}
+
+func (b *Binary) closure(roots []int) Export {
+	e := Export{Sys: map[int]int{}}
+	depth := map[int]int{}
+	queue := []int{}
+	for _, r := range roots {
+		if _, seen := depth[r]; !seen {
+			depth[r] = 0
+			queue = append(queue, r)
+		}
+	}
+	imports := map[string]int{}
+	var calls []ImportAt
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		f, d := b.funcs[k], depth[k]
+		for nr := range f.sys {
+			if old, ok := e.Sys[nr]; !ok || d < old {
+				e.Sys[nr] = d
+			}
+		}
+		e.Unknown += f.unknown
+		for _, ic := range f.imports {
+			key := ic.Sym
+			if ic.RDI != nil || ic.RAX != nil {
+				key += "\x00" + fmtList(ic.RDI) + "\x00" + fmtList(ic.RAX)
+			}
+			if old, ok := imports[key]; ok && old <= d {
+				continue
+			}
+			imports[key] = d
+			calls = append(calls, ImportAt{Sym: ic.Sym, Depth: d, RDI: ic.RDI, RAX: ic.RAX})
+		}
+		for _, c := range f.calls {
+			if _, seen := depth[c]; !seen {
+				depth[c] = d + 1
+				queue = append(queue, c)
+			}
+		}
+	}
+	// Keep the shallowest of each import call.
+	best := map[string]ImportAt{}
+	for _, c := range calls {
+		key := c.Sym + "\x00" + fmtList(c.RDI) + "\x00" + fmtList(c.RAX)
+		if old, ok := best[key]; !ok || c.Depth < old.Depth {
+			best[key] = c
+		}
+	}
+	for _, c := range best {
+		e.Imports = append(e.Imports, c)
+	}
+	sort.Slice(e.Imports, func(i, j int) bool {
+		if e.Imports[i].Sym != e.Imports[j].Sym {
+			return e.Imports[i].Sym < e.Imports[j].Sym
+		}
+		return e.Imports[i].Depth < e.Imports[j].Depth
+	})
+	if len(roots) == 1 {
+		e.NumberArg = regName(b.funcs[roots[0]].numberArg)
+	}
+	return e
+}
+
+func fmtList(p []int64) string {
+	if p == nil {
+		return "-"
+	}
+	var b []byte
+	for _, v := range p {
+		b = strconv.AppendInt(append(b, ','), v, 10)
+	}
+	return string(b)
+}
+
+// Own is what the program's own code reaches: every function of it (an over-approximation: code the
+// program contains is taken as code it may run).
+func (b *Binary) Own() Export {
+	roots := make([]int, len(b.funcs))
+	for i := range b.funcs {
+		roots[i] = i
+	}
+	return b.closure(roots)
+}
+
+// Via is how a program reaches a syscall: from its own code, or through an imported symbol (the one the
+// program calls) of a library, at a call depth.
+type Via struct {
+	Symbol string `json:"symbol,omitempty"` // "" for the program's own code
+	Lib    string `json:"lib,omitempty"`
+	Depth  int    `json:"depth"`
+}
+
+// Reached is one syscall the program can make.
+type Reached struct {
+	Nr   int    `json:"number"`
+	Name string `json:"syscall"`
+	Via  []Via  `json:"via"`
+	// Confidence: "likely" when the program's own code, its start-up (the dynamic loader and
+	// __libc_start_main) or an imported function's own body makes it; "possible" when only deeper
+	// library code does.
+	Confidence string `json:"confidence"`
+}
+
+// Library is a loaded shared library and its summaries: scanned (Bin), or read back from a cache, where
+// every export's summary is there already.
+type Library struct {
+	Name     string
+	BuildID  string
+	Needed   []string
+	RunPath  []string
+	Bin      *Binary // nil when the summaries came from a cache
+	memo     map[string]Export
+	complete bool // memo holds every export
+}
+
+// NewLibrary wraps a scanned library.
+func NewLibrary(name string, b *Binary) *Library {
+	return &Library{Name: name, BuildID: b.BuildID, Needed: b.Needed, RunPath: b.RunPath, Bin: b, memo: map[string]Export{}}
+}
+
+// CachedLibrary is a library whose summaries of every export were kept (by build-id).
+func CachedLibrary(name, buildID string, needed, runpath []string, exports map[string]Export) *Library {
+	return &Library{Name: name, BuildID: buildID, Needed: needed, RunPath: runpath, memo: exports, complete: true}
+}
+
+// Export is the memoized summary of a symbol (ok false when the library does not define it).
+func (l *Library) Export(sym string) (Export, bool) {
+	if e, ok := l.memo[sym]; ok || l.complete || l.Bin == nil {
+		return e, ok
+	}
+	e, ok := l.Bin.Summarize(sym)
+	if ok {
+		l.memo[sym] = e
+	}
+	return e, ok
+}
+
+// All summarizes every export (for a cache) and returns them.
+func (l *Library) All() map[string]Export {
+	if !l.complete && l.Bin != nil {
+		for sym := range l.Bin.Exports {
+			l.Export(sym)
+		}
+		l.complete = true
+	}
+	return l.memo
+}
+
+// Cached says the summaries came from a cache.
+func (l *Library) Cached() bool { return l.Bin == nil }
+
+// Reach combines the program's own code with the libraries it loads (in the dynamic loader's search
+// order: the first that defines a symbol wins) and, for a dynamic program, its loader (interp).
+func Reach(prog *Binary, libs []*Library, interp *Binary) []Reached {
+	byNr := map[int][]Via{}
+	add := func(nr int, v Via) {
+		if nr < 0 || nr >= 4096 {
+			return
+		}
+		for _, old := range byNr[nr] {
+			if old.Symbol == v.Symbol && old.Lib == v.Lib {
+				return
+			}
+		}
+		byNr[nr] = append(byNr[nr], v)
+	}
+	startup := map[int]bool{}
+	own := prog.Own()
+	for nr := range own.Sys {
+		add(nr, Via{Depth: 0})
+	}
+	if interp != nil {
+		for nr := range interp.Own().Sys {
+			add(nr, Via{Symbol: "(start-up)", Lib: interp.Path, Depth: 1})
+			startup[nr] = true
+		}
+	}
+	type item struct {
+		root, sym string
+		depth     int
+		rdi, rax  []int64
+	}
+	var queue []item
+	for _, ic := range own.Imports {
+		queue = append(queue, item{ic.Sym, ic.Sym, 1, ic.RDI, ic.RAX})
+	}
+	seen := map[string]int{}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		key := it.root + "\x00" + it.sym + "\x00" + fmtList(it.rdi) + "\x00" + fmtList(it.rax)
+		if d, ok := seen[key]; ok && d <= it.depth {
+			continue
+		}
+		seen[key] = it.depth
+		if len(seen) > 200000 {
+			break // bounded: a pathological graph
+		}
+		for _, l := range libs {
+			e, ok := l.Export(it.sym)
+			if !ok {
+				continue
+			}
+			for nr, d := range e.Sys {
+				add(nr, Via{Symbol: it.root, Lib: l.Name, Depth: it.depth + d})
+				if it.root == "__libc_start_main" {
+					startup[nr] = true
+				}
+			}
+			nums := map[string][]int64{"rdi": it.rdi, "rax": it.rax}[e.NumberArg]
+			for _, n := range nums {
+				add(int(n), Via{Symbol: it.root, Lib: l.Name, Depth: it.depth})
+			}
+			for _, ic := range e.Imports {
+				queue = append(queue, item{it.root, ic.Sym, it.depth + ic.Depth + 1, ic.RDI, ic.RAX})
+			}
+			break
+		}
+	}
+	var out []Reached
+	for nr, vs := range byNr {
+		sort.Slice(vs, func(i, j int) bool {
+			if vs[i].Depth != vs[j].Depth {
+				return vs[i].Depth < vs[j].Depth
+			}
+			return vs[i].Symbol < vs[j].Symbol
+		})
+		if len(vs) > 5 {
+			vs = vs[:5]
+		}
+		name, _ := syscalls.Name(prog.Arch, nr)
+		conf := "possible"
+		if vs[0].Depth <= 1 || startup[nr] {
+			conf = "likely"
+		}
+		out = append(out, Reached{Nr: nr, Name: name, Via: vs, Confidence: conf})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Nr < out[j].Nr })
+	return out
+}
