@@ -75,6 +75,7 @@ func (l *Loader) open(p string) (*scan.Binary, error) {
 		return nil, fmt.Errorf("%s: %d bytes, larger than the %d the scanner reads", p, st.Size(), MaxELF)
 	}
 	var r io.ReaderAt
+	size := st.Size()
 	if ra, ok := f.(io.ReaderAt); ok {
 		r = ra
 	} else {
@@ -82,9 +83,9 @@ func (l *Loader) open(p string) (*scan.Binary, error) {
 		if err != nil {
 			return nil, err
 		}
-		r = bytes.NewReader(data)
+		r, size = bytes.NewReader(data), int64(len(data))
 	}
-	return scan.Open(r, p)
+	return scan.Open(r, size, p)
 }
 
 // find is where the dynamic loader would find a DT_NEEDED name for an object at from: a name with a
@@ -147,10 +148,11 @@ func (l *Loader) buildID(p string) string {
 	}
 	defer f.Close()
 	ra, ok := f.(io.ReaderAt)
-	if !ok {
+	st, err := f.Stat()
+	if !ok || err != nil {
 		return ""
 	}
-	return scan.BuildID(ra)
+	return scan.BuildID(ra, st.Size())
 }
 
 // Save writes the scanned libraries' summaries to the cache, when there is one.

@@ -69,8 +69,10 @@ type wrapCall struct {
 	nr     int
 }
 
-// Open reads an ELF file (of at most maxSize bytes of code) and cuts its code into functions.
-func Open(r io.ReaderAt, path string) (*Binary, error) {
+// Open reads an ELF file of size bytes and cuts its code into functions. Sections that claim more bytes
+// than the file has are refused before anything is allocated for them (a hostile file's header is not
+// trusted).
+func Open(r io.ReaderAt, size int64, path string) (*Binary, error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, err
@@ -97,7 +99,7 @@ func Open(r io.ReaderAt, path string) (*Binary, error) {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			b.Static = false
-			if p.Filesz > 0 && p.Filesz < 4096 {
+			if p.Filesz > 0 && p.Filesz < 4096 && p.Off+p.Filesz <= uint64(size) {
 				buf := make([]byte, p.Filesz)
 				if _, err := p.ReadAt(buf, 0); err == nil {
 					b.Interp = strings.TrimRight(string(buf), "\x00")
@@ -125,8 +127,11 @@ func Open(r io.ReaderAt, path string) (*Binary, error) {
 	}
 	var secs []sec
 	for _, s := range f.Sections {
-		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_EXECINSTR == 0 || s.Size == 0 {
-			continue
+		if s.Type != elf.SHT_NOBITS && s.Type != elf.SHT_NULL && (s.Offset > uint64(size) || s.FileSize > uint64(size)-s.Offset) {
+			return nil, fmt.Errorf("%s: section %q lies outside the file's %d bytes", path, s.Name, size)
+		}
+		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_EXECINSTR == 0 || s.Size == 0 || s.Flags&elf.SHF_COMPRESSED != 0 {
+			continue // code is never compressed; a "compressed" code section would be a decompression bomb
 		}
 		if s.Size > 256<<20 {
 			return nil, fmt.Errorf("%s: section %s is %d bytes: too large to scan", path, s.Name, s.Size)
@@ -420,7 +425,7 @@ func buildID(f *elf.File) string {
 func goFuncs(f *elf.File) []gosym.Func {
 	pcln := f.Section(".gopclntab")
 	text := f.Section(".text")
-	if pcln == nil || text == nil {
+	if pcln == nil || text == nil || pcln.Flags&elf.SHF_COMPRESSED != 0 || pcln.Size > 256<<20 {
 		return nil
 	}
 	data, err := pcln.Data()
@@ -439,11 +444,14 @@ func goFuncs(f *elf.File) []gosym.Func {
 }
 
 // BuildID reads only an ELF file's GNU build-id ("" when it has none).
-func BuildID(r io.ReaderAt) string {
+func BuildID(r io.ReaderAt, size int64) string {
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
+	if s := f.Section(".note.gnu.build-id"); s == nil || s.Offset > uint64(size) || s.Size > 4096 {
+		return ""
+	}
 	return buildID(f)
 }

@@ -133,6 +133,9 @@ func (b *Binary) Own() Export {
 	return b.closure(roots)
 }
 
+// likelyDepth is the deepest call depth a "likely" call is found at (1: the imported function's body).
+const likelyDepth = 2
+
 // Via is how a program reaches a syscall: from its own code, or through an imported symbol (the one the
 // program calls) of a library, at a call depth.
 type Via struct {
@@ -147,8 +150,9 @@ type Reached struct {
 	Name string `json:"syscall"`
 	Via  []Via  `json:"via"`
 	// Confidence: "likely" when the program's own code, its start-up (the dynamic loader and
-	// __libc_start_main) or an imported function's own body makes it; "possible" when only deeper
-	// library code does.
+	// __libc_start_main) or an imported function makes it — in its own body or one call further
+	// (glibc's public names are often thin wrappers of an internal one: adjtimex → clock_adjtime);
+	// "possible" when only deeper library code does.
 	Confidence string `json:"confidence"`
 }
 
@@ -281,7 +285,7 @@ func Reach(prog *Binary, libs []*Library, interp *Binary) []Reached {
 		}
 		name, _ := syscalls.Name(prog.Arch, nr)
 		conf := "possible"
-		if vs[0].Depth <= 1 || startup[nr] {
+		if vs[0].Depth <= likelyDepth || startup[nr] {
 			conf = "likely"
 		}
 		out = append(out, Reached{Nr: nr, Name: name, Via: vs, Confidence: conf})
