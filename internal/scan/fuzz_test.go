@@ -23,8 +23,8 @@ func FuzzOpen(f *testing.F) {
 
 // FuzzWalk: any bytes as x86-64 code — the sweep and the backward walks from every syscall and call end.
 func FuzzWalk(f *testing.F) {
-	f.Add([]byte{0xb8, 0x29, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3})                         // mov eax,41; syscall; ret
-	f.Add([]byte{0x48, 0x89, 0xf8, 0x0f, 0x05, 0xc3})                                     // mov rax,rdi; syscall; ret
+	f.Add([]byte{0xb8, 0x29, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3})                            // mov eax,41; syscall; ret
+	f.Add([]byte{0x48, 0x89, 0xf8, 0x0f, 0x05, 0xc3})                                        // mov rax,rdi; syscall; ret
 	f.Add([]byte{0xbe, 0xe7, 0, 0, 0, 0xeb, 0x00, 0x89, 0xf0, 0x0f, 0x05, 0x74, 0xf9, 0xf4}) // a label and a jump back
 	f.Fuzz(func(t *testing.T, code []byte) {
 		in := sweepX86(code, 0x1000)
