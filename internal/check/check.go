@@ -315,6 +315,9 @@ func simpleCommands(line string) []string {
 			words[0] == "if" || words[0] == "while" || words[0] == "until" || words[0] == "!" || words[0] == "command") {
 			words = words[1:]
 		}
+		for len(words) > 0 && strings.Contains(words[0], "=") && !strings.HasPrefix(words[0], "=") {
+			words = words[1:] // VAR=value before the command
+		}
 		if len(words) == 0 {
 			continue
 		}
