@@ -117,5 +117,3 @@ func TestCheckPredictsRealKills(t *testing.T) {
 			c.unit, real, len(predicted), hit, 100*float64(hit)/float64(max(1, len(predicted))), len(real)-len(missed), len(real), secs)
 	}
 }
-
-
