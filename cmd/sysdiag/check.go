@@ -235,13 +235,9 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		ans.Notes = append(ans.Notes, "the unit has no SystemCallFilter= and no directive with a filter of its own: nothing is blocked")
 	}
 	if opts.write && ans.Fix != nil && u.Files != nil {
-		if opts.root != "" {
-			ans.Fix.DropinPath = filepath.Join(opts.root, ans.Fix.DropinPath)
+		if err := writeFix(opts.root, ans.Fix); err != nil {
+			return err
 		}
-		if err := unitfile.WriteDropIn(ans.Fix.DropinPath, ans.Fix.Dropin); err != nil {
-			return failureErr(fmt.Errorf("writing the drop-in: %w", err), "")
-		}
-		ans.Fix.Written = true
 	}
 	if opts.json {
 		if err := writeJSON(stdout, ans); err != nil {

@@ -124,13 +124,9 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 
 	// 4. Write, when asked (under --root, into that tree).
 	if opts.write && res.Fix != nil {
-		if opts.root != "" {
-			res.Fix.DropinPath = filepath.Join(opts.root, res.Fix.DropinPath)
+		if err := writeFix(opts.root, res.Fix); err != nil {
+			return err
 		}
-		if err := unitfile.WriteDropIn(res.Fix.DropinPath, res.Fix.Dropin); err != nil {
-			return failureErr(fmt.Errorf("writing the drop-in: %w", err), "write it by hand, or remove the file if it is yours")
-		}
-		res.Fix.Written = true
 	}
 
 	if opts.json {
@@ -419,4 +415,17 @@ func analyzeOffline(root, unit string) (map[string]bool, int, error) {
 		}
 	}
 	return m, v.Major, nil
+}
+
+// writeFix writes a fix's drop-in (under root, into that tree), refusing to replace a file sysdiag did
+// not write.
+func writeFix(root string, fx *diagnose.Fix) error {
+	if root != "" {
+		fx.DropinPath = filepath.Join(root, fx.DropinPath)
+	}
+	if err := unitfile.WriteDropIn(fx.DropinPath, fx.Dropin); err != nil {
+		return failureErr(fmt.Errorf("writing the drop-in: %w", err), "write it by hand, or remove the file if it is yours")
+	}
+	fx.Written = true
+	return nil
 }

@@ -3,12 +3,12 @@ package check
 import (
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 
 	"github.com/sysdiag/sysdiag/internal/scan"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
 )
 
 // Cache keeps libraries' per-export summaries by GNU build-id, so a library is disassembled once per
@@ -68,22 +68,7 @@ func (c *Cache) Put(lib *scan.Library) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(c.Dir, ".scan-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return unitfile.WriteFileAtomic(p, raw)
 }
 
 // DefaultCacheDir is $XDG_CACHE_HOME/sysdiag/scan, else ~/.cache/sysdiag/scan.
@@ -94,5 +79,3 @@ func DefaultCacheDir() (string, error) {
 	}
 	return filepath.Join(d, "sysdiag", "scan"), nil
 }
-
-var _ fs.FS // keep io/fs for callers reading through fsys

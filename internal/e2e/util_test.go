@@ -130,3 +130,5 @@ func userManager(t *testing.T) {
 	}
 	t.Cleanup(func() { bed.Systemctl("stop", "user@0.service") })
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -265,6 +265,12 @@ func WriteDropIn(path, content string) error {
 	if old, err := os.ReadFile(path); err == nil && !bytes.HasPrefix(old, []byte(Marker)) {
 		return fmt.Errorf("%s exists and was not written by sysdiag: not replacing it", path)
 	}
+	return WriteFileAtomic(path, []byte(content))
+}
+
+// WriteFileAtomic writes a file by a temporary file in its directory (made if needed), synced and
+// renamed over it: a reader sees the old content or the new, never a part.
+func WriteFileAtomic(path string, content []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -274,7 +280,7 @@ func WriteDropIn(path, content string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(content); err != nil {
+	if _, err := tmp.Write(content); err != nil {
 		tmp.Close()
 		return err
 	}

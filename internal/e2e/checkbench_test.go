@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCheckBench (scripts/bench-check.sh; SYSDIAG_BENCH_CHECK=1): the predictor measured on real Debian
+// programs, each run once as a oneshot unit under SystemCallFilter=@system-service (which well-behaved
+// tools rarely trip) and under a strict allow list, $SYSDIAG_BENCH_FILTER (default "@default @basic-io
+// @file-system": most programs then make calls it blocks). The truth is a trial
+// of the unit (every call the filter blocks that the run really made); check's prediction comes from the
+// programs' code alone. Recall = the real blocked calls predicted, precision = the predicted calls that
+// happened in that run (a run exercises one path: precision is a lower bound). Time per program, cold
+// and with the build-id cache warm. A measurement: nothing here fails on a number.
+func TestCheckBench(t *testing.T) {
+	if os.Getenv("SYSDIAG_BENCH_CHECK") != "1" {
+		t.Skip("a benchmark: scripts/bench-check.sh runs it (SYSDIAG_BENCH_CHECK=1)")
+	}
+	need(t)
+	progs := [][]string{
+		{"/usr/bin/ls", "-la", "/etc"}, {"/usr/bin/cat", "/etc/os-release"}, {"/usr/bin/cp", "/etc/hostname", "/run/sysdiag-bench-cp"},
+		{"/usr/bin/tar", "-cf", "/run/sysdiag-bench.tar", "/etc/systemd"}, {"/usr/bin/gzip", "-c", "/etc/services"},
+		{"/usr/bin/find", "/etc/systemd", "-name", "*.conf"}, {"/usr/bin/grep", "-r", "root", "/etc/passwd"},
+		{"/usr/bin/sed", "-n", "1p", "/etc/passwd"}, {"/usr/bin/date"}, {"/usr/bin/id"}, {"/usr/bin/ps", "aux"},
+		{"/usr/sbin/ip", "addr"}, {"/usr/bin/systemctl", "--version"}, {"/usr/bin/dpkg", "-l", "systemd"},
+		{"/usr/bin/openssl", "version", "-a"}, {"/usr/bin/ncat", "--version"}, {"/usr/sbin/auditctl", "-s"},
+		{"/usr/bin/sort", "/etc/passwd"}, {"/usr/bin/stat", "/etc"}, {"/usr/sbin/sysctl", "kernel.hostname"},
+		{"/usr/sbin/ldconfig", "-p"}, {"/usr/bin/touch", "/run/sysdiag-bench-touch"}, {"/usr/bin/journalctl", "--list-boots", "-q"},
+		{"/usr/bin/perl", "-e", "print 1"}, {"/usr/bin/gpg", "--version"}, {"/usr/bin/curl", "--version"},
+	}
+	strict := os.Getenv("SYSDIAG_BENCH_FILTER")
+	if strict == "" {
+		strict = "@default @basic-io @file-system"
+	}
+	for _, filter := range []string{"@system-service", strict} {
+		benchFilter(t, progs, filter)
+	}
+}
+
+func benchFilter(t *testing.T, progs [][]string, filter string) {
+	env := []string{"XDG_CACHE_HOME=" + e2eRoot + "/cache"}
+	var totReal, totHit, totPred, totHappened, ran int
+	var cold, warm float64
+	for i, p := range progs {
+		if _, err := os.Stat(p[0]); err != nil {
+			t.Logf("%s: not on this machine, not run", p[0])
+			continue
+		}
+		unit := fmt.Sprintf("sysdiag-e2e-bench-%02d.service", i)
+		writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+strings.Join(p, " ")+"\nSystemCallFilter="+filter+"\n", false)
+		tj := <-trialAsync(t, unit, "--for", "20s", "--tighten=false")
+		real := trialCalls(tj)
+		t0 := time.Now()
+		out, _ := bed.Exec(env, sysdiag, "check", "--json", unit)
+		c := time.Since(t0).Seconds()
+		t0 = time.Now()
+		out, _ = bed.Exec(env, sysdiag, "check", "--json", "--cache", unit)
+		t0 = time.Now()
+		out, _ = bed.Exec(env, sysdiag, "check", "--json", "--cache", unit)
+		w := time.Since(t0).Seconds()
+		cj, _ := checkUnitOut(out)
+		predicted := predictedSet(cj)
+		hit, missed := 0, []string{}
+		for call := range real {
+			if predicted[call] != "" {
+				hit++
+			} else {
+				missed = append(missed, call)
+			}
+		}
+		happened := 0
+		for call := range predicted {
+			if real[call] > 0 {
+				happened++
+			}
+		}
+		ran++
+		totReal += len(real)
+		totHit += hit
+		totPred += len(predicted)
+		totHappened += happened
+		cold += c
+		warm += w
+		t.Logf("bench: [%s] %-20s real %2d blocked, recall %2d/%-2d, predicted %2d (%2d happened), %.2fs cold %.2fs warm; missed %v",
+			filter, p[0], len(real), hit, len(real), len(predicted), happened, c, w, missed)
+	}
+	t.Logf("bench: [%s] %d programs: recall %d/%d (%.0f%%) of the blocked calls their runs made; %d calls predicted blocked, of which the runs made %d (precision %.0f%%); check %.2fs per program cold, %.2fs with the cache warm",
+		filter, ran, totHit, totReal, 100*float64(totHit)/float64(max(1, totReal)), totPred, totHappened, 100*float64(totHappened)/float64(max(1, totPred)), cold/float64(max(1, ran)), warm/float64(max(1, ran)))
+}
+
+func checkUnitOut(out []byte) (checkJSON, error) {
+	var cj checkJSON
+	s := string(out)
+	i, j := strings.Index(s, "{"), strings.LastIndex(s, "}")
+	if i < 0 || j < i {
+		return cj, fmt.Errorf("no JSON")
+	}
+	return cj, jsonUnmarshal([]byte(s[i:j+1]), &cj)
+}
