@@ -135,7 +135,7 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 				p = abs
 			}
 		}
-		targets = check.Targets(fsys, []unitfile.Command{{Directive: "--exec", Path: p, Args: []string{p}, File: "command line"}})
+		targets = check.Targets(fsys, []unitfile.Command{{Directive: "--exec", Path: p, Args: []string{p}, File: "command line"}}, "")
 	default:
 		name, err := unitfile.Name(opts.unit)
 		if err != nil {
@@ -153,7 +153,7 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		if err != nil {
 			return failureErr(fmt.Errorf("reading the unit's commands: %w", err), "")
 		}
-		targets = check.Targets(fsys, cmds)
+		targets = check.Targets(fsys, cmds, name)
 	}
 	if len(targets) == 0 {
 		return notFoundErr(fmt.Errorf("%s runs no program sysdiag can find (no Exec*= line)", u.Name), "")
@@ -178,7 +178,7 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		}
 		defer r.Close()
 		pfs = r
-		targets = check.Targets(pfs, commandsOf(targets))
+		targets = check.Targets(pfs, commandsOf(targets), "")
 	}
 	loader := check.NewLoader(pfs)
 	if opts.cache {

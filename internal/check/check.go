@@ -261,7 +261,7 @@ type Target struct {
 // Targets are the programs the unit's commands run under fsys: each command's program (symlinks
 // resolved; a name without a slash searched in systemd's fixed path), a "#!" script's interpreter (the
 // script's own commands are not followed), and for `sh -c '…'` the plain commands of the line.
-func Targets(fsys fs.FS, cmds []unitfile.Command) []Target {
+func Targets(fsys fs.FS, cmds []unitfile.Command, unit string) []Target {
 	var out []Target
 	idx := map[string]int{}
 	add := func(p, from, interp, note string) {
@@ -284,6 +284,14 @@ func Targets(fsys fs.FS, cmds []unitfile.Command) []Target {
 	}
 	for _, c := range cmds {
 		from := fmt.Sprintf("%s (%s:%d)", c.Directive, c.File, c.Line)
+		if strings.Contains(c.Path, "%") {
+			p, ok := Specifiers(c.Path, unit)
+			if !ok {
+				out = append(out, Target{Path: c.Path, From: []string{from}, Notes: []string{"a specifier in the program's path that is not known offline: not analysed"}})
+				continue
+			}
+			c.Path = p
+		}
 		progs := unitfile.Programs(fsys, []unitfile.Command{c})
 		if len(progs) == 0 {
 			continue
@@ -352,4 +360,44 @@ func appendNew(s []string, x string) []string {
 		}
 	}
 	return append(s, x)
+}
+
+// Specifiers expands the unit-name specifiers of systemd.unit(5) that are known offline in a command's
+// program path (%n %N %p %P %i %I %j %J %f %%, and the system manager's fixed directories %t %S %C %L %E
+// %T %V); ok false for any other (%h %u %H %b …: the running host's).
+func Specifiers(s, unit string) (string, bool) {
+	full := unit
+	base := strings.TrimSuffix(full, path.Ext(full))
+	prefix, instance := base, ""
+	if i := strings.Index(base, "@"); i >= 0 {
+		prefix, instance = base[:i], base[i+1:]
+	}
+	jp := prefix
+	if i := strings.LastIndex(prefix, "-"); i >= 0 {
+		jp = prefix[i+1:]
+	}
+	unesc := func(x string) string { return strings.ReplaceAll(x, "-", "/") }
+	vals := map[byte]string{'n': full, 'N': base, 'p': prefix, 'P': unesc(prefix), 'i': instance, 'I': unesc(instance),
+		'j': jp, 'J': unesc(jp), 'f': "/" + unesc(instance), '%': "%",
+		't': "/run", 'S': "/var/lib", 'C': "/var/cache", 'L': "/var/log", 'E': "/etc", 'T': "/tmp", 'V': "/var/tmp"}
+	if instance == "" {
+		vals['f'] = "/" + unesc(prefix)
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 >= len(s) {
+			return "", false
+		}
+		v, ok := vals[s[i+1]]
+		if !ok {
+			return "", false
+		}
+		b.WriteString(v)
+		i++
+	}
+	return b.String(), true
 }

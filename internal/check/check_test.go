@@ -29,7 +29,7 @@ func TestTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := Targets(fsys, cmds)
+	ts := Targets(fsys, cmds, "a.service")
 	got := map[string]Target{}
 	for _, tg := range ts {
 		got[tg.Path] = tg
@@ -44,6 +44,12 @@ func TestTargets(t *testing.T) {
 	}
 	if tg := got["/usr/bin/chown"]; !strings.Contains(tg.From[0], "via sh -c") {
 		t.Errorf("sh -c: %+v", tg)
+	}
+	for in, want := range map[string]string{"/usr/lib/%p/%i-helper": "/usr/lib/getty/tty1-helper", "/usr/bin/%N": "/usr/bin/getty@tty1", "/x/%%": "/x/%", "%h/bin": ""} {
+		got, ok := Specifiers(in, "getty@tty1.service")
+		if got != want || ok != (want != "") {
+			t.Errorf("Specifiers(%q) = %q %v, want %q", in, got, ok, want)
+		}
 	}
 	if s := simpleCommands(`if [ -e /x ]; then exec /usr/bin/a --x; else b=1 c; fi && "$X" | grep y`); strings.Join(s, " ") != "/usr/bin/a c grep" {
 		t.Errorf("simple commands: %q", s)
