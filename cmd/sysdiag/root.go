@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 // run is main without the exit: it builds the command tree, runs it and maps the error to an exit code.
@@ -92,9 +93,19 @@ func version() string {
 	if len(rev) > 12 {
 		rev = rev[:12]
 	}
+	if release != "" {
+		v = release // set by scripts/package.sh (-ldflags -X main.release=…)
+	}
 	parts := []string{v}
 	if rev != "" && !strings.Contains(v, rev) {
 		parts = append(parts, "("+rev+dirty+")")
 	}
-	return strings.Join(parts, " ")
+	var labels []string
+	for _, t := range syscalls.Tables() {
+		labels = append(labels, "v"+t.Label())
+	}
+	return strings.Join(parts, " ") + "\ngroup tables: " + strings.Join(labels, " ")
 }
+
+// release is the release version a package build stamps in; "" for a build from a clone.
+var release string

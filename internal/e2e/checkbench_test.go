@@ -101,3 +101,78 @@ func checkUnitOut(out []byte) (checkJSON, error) {
 	}
 	return cj, jsonUnmarshal([]byte(s[i:j+1]), &cj)
 }
+
+// TestCheckBenchServices (scripts/bench-check.sh, on a bed booted from a Debian 12 root with the services
+// installed: SYSDIAG_BENCH_SERVICES=1): real Debian services under their own units, their
+// SystemCallFilter= replaced by the filter measured; a trial of 8 s of each is the truth (the calls the
+// filter blocks that the service made starting up and running), check predicts from the code.
+func TestCheckBenchServices(t *testing.T) {
+	if os.Getenv("SYSDIAG_BENCH_SERVICES") != "1" {
+		t.Skip("a benchmark: scripts/bench-check.sh runs it on a root with the services (SYSDIAG_BENCH_SERVICES=1)")
+	}
+	need(t)
+	units := []string{"nginx", "ssh", "cron", "rsyslog", "dnsmasq", "chrony", "haveged", "memcached", "redis-server", "lighttpd",
+		"atd", "lldpd", "unbound", "vsftpd", "tinyproxy", "privoxy", "mosquitto", "prometheus-node-exporter", "avahi-daemon", "rpcbind"}
+	strict := os.Getenv("SYSDIAG_BENCH_FILTER")
+	if strict == "" {
+		strict = "@default @basic-io @file-system"
+	}
+	env := []string{"XDG_CACHE_HOME=/var/cache/sysdiag-bench"}
+	for _, filter := range []string{"@system-service", strict} {
+		var totReal, totHit, totPred, totHappened, ran int
+		var cold, warm float64
+		for _, u := range units {
+			unit := u + ".service"
+			if _, err := os.Stat(bed.Path("/lib/systemd/system/" + unit)); err != nil {
+				t.Logf("bench: %s: not in this root, not run", unit)
+				continue
+			}
+			bed.WriteFile("/etc/systemd/system/"+unit+".d/zz-bench.conf", "[Service]\nSystemCallFilter=\nSystemCallFilter="+filter+"\n")
+			bed.Systemctl("daemon-reload")
+			bed.Systemctl("stop", unit)
+			tj := <-trialAsync(t, unit, "--for", "8s", "--tighten=false")
+			real := map[string]bool{}
+			for _, f := range tj.Findings {
+				real[f.Syscall] = true
+			}
+			t0 := time.Now()
+			out, _ := bed.Exec(env, sysdiag, "check", "--json", unit)
+			c := time.Since(t0).Seconds()
+			bed.Exec(env, sysdiag, "check", "--json", "--cache", unit)
+			t0 = time.Now()
+			out, _ = bed.Exec(env, sysdiag, "check", "--json", "--cache", unit)
+			w := time.Since(t0).Seconds()
+			cj, err := checkUnitOut(out)
+			if err != nil {
+				t.Logf("bench: %s: check: %s", unit, out)
+				continue
+			}
+			predicted := predictedSet(cj)
+			hit, happened, missed := 0, 0, []string{}
+			for call := range real {
+				if predicted[call] != "" {
+					hit++
+				} else {
+					missed = append(missed, call)
+				}
+			}
+			for call := range predicted {
+				if real[call] {
+					happened++
+				}
+			}
+			ran++
+			totReal, totHit, totPred, totHappened = totReal+len(real), totHit+hit, totPred+len(predicted), totHappened+happened
+			cold, warm = cold+c, warm+w
+			var progs []string
+			for _, p := range cj.Programs {
+				progs = append(progs, p.Path)
+			}
+			t.Logf("bench: [%s] %-26s real %2d blocked, recall %2d/%-2d, predicted %3d (%2d happened), %.2fs cold %.2fs warm; missed %v; programs %v",
+				filter, unit, len(real), hit, len(real), len(predicted), happened, c, w, missed, progs)
+			bed.Systemctl("stop", unit)
+		}
+		t.Logf("bench: [%s] %d services: recall %d/%d (%.0f%%); %d predicted blocked, %d of them made by the runs (precision %.0f%%); check %.2fs per unit cold, %.2fs warm",
+			filter, ran, totHit, totReal, 100*float64(totHit)/float64(max(1, totReal)), totPred, totHappened, 100*float64(totHappened)/float64(max(1, totPred)), cold/float64(max(1, ran)), warm/float64(max(1, ran)))
+	}
+}
