@@ -4,6 +4,7 @@
 #   build:  gcc, pkg-config, libseccomp-dev (libseccomp-golang is cgo), libsystemd-dev (sdjournal #includes
 #           <systemd/sd-journal.h>), Go (from the machine or PATH)
 #   run:    libsystemd0 (sdjournal dlopens it), systemd, libseccomp2
+#   package: dpkg-dev (dpkg-shlibdeps computes the .deb's Depends: from the binary's libraries)
 #   tests:  systemd-coredump, libdw1 (stack traces in coredumps), auditd, ncat, zstd, gcc-multilib (a static
 #           i386 binary), dbus and libpam-systemd (root's user manager, user@0.service, for --user units:
 #           user-runtime-dir@ needs the system bus, user@.service's PAM stack pam_systemd.so) — the real-systemd
@@ -19,7 +20,7 @@
 # Where they are installed, the core pattern systemd-coredump's package sets is put back as it was: the
 # test bed sets its own while it runs.
 set -euo pipefail
-pkgs=(gcc pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd libseccomp2 util-linux)
+pkgs=(gcc pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd libseccomp2 util-linux dpkg-dev)
 e2e_pkgs=(gcc-multilib systemd-coredump libdw1 auditd ncat zstd bc dbus libpam-systemd mmdebstrap qemu-system-x86 e2fsprogs systemd-journal-remote)
 if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] || [ -d /run/systemd/system ]; then
   echo "setup: this host is booted with systemd: not installing the real-systemd tests' packages (${e2e_pkgs[*]}); those tests skip here — run them with scripts/fresh-root.sh on a machine that is not booted with systemd" >&2

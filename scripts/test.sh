@@ -83,5 +83,23 @@ else
   echo "== e2e in a guest: not run (needs root on a host not booted with systemd, like the rest of the e2e)"
 fi
 
+# The Debian package: built twice from this clone (the same bytes, or it is not reproducible), then
+# installed with apt on a bed booted from a fresh minimal Debian 12 root with man-db and bash-completion:
+# man page, completion, the watch service under its hardening, and apt remove leaving nothing.
+echo "== the .deb (scripts/package.sh): reproducible, and installed, used and removed on a fresh Debian 12 root"
+pkgdir=$(mktemp -d /var/tmp/sysdiag-pkg.XXXXXX); cleanup+=("$pkgdir")
+deb=$(./scripts/package.sh "$pkgdir/a")
+./scripts/package.sh "$pkgdir/b" >/dev/null
+if ! cmp -s "$deb" "$pkgdir/b/$(basename "$deb")"; then echo "FAIL: two builds of the package differ" >&2; exit 1; fi
+echo "package: $(basename "$deb"), $(stat -c %s "$deb") bytes, sha256 $(sha256sum "$deb" | cut -c1-16)…, the same twice"
+if [ "$(id -u)" = 0 ] && [ "$(cat /proc/1/comm)" != systemd ] && [ ! -d /run/systemd/system ]; then
+  mmdebstrap --quiet --variant=minbase --include=systemd,dbus,man-db,bash-completion bookworm "$pkgdir/root" 2>&1 | tail -3
+  chroot "$pkgdir/root" systemd-machine-id-setup >/dev/null
+  SYSDIAG_E2E_ROOT="$pkgdir/root" SYSDIAG_E2E_DEB="$deb" go test -count=1 -v -run 'TestPackage$' ./internal/e2e |
+    grep -E '^(e2e:|--- |ok|FAIL|PASS)|_test.go:'
+else
+  echo "== the package on a fresh root: not run (needs root on a host not booted with systemd, like the rest of the e2e)"
+fi
+
 echo "== go test without cgo (the pure core and the CLI build and answer everywhere; e2e says it skipped)"
 CGO_ENABLED=0 go test -count=1 ./...

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,4 +124,41 @@ func splitGroups(s string) map[string]string {
 		out[name] = block
 	}
 	return out
+}
+
+// The checked-in man pages (internal/dist/man, packaged by scripts/package.sh) are what the commands
+// say: regenerated here and compared; -update rewrites them.
+func TestManPagesCurrent(t *testing.T) {
+	want := "../../internal/dist/man"
+	changelog, err := os.ReadFile("../../internal/dist/changelog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	date, err := manDate(changelog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if *update {
+		dir = want
+		old, _ := filepath.Glob(filepath.Join(want, "*.8"))
+		for _, p := range old {
+			os.Remove(p)
+		}
+	}
+	if err := genMan(newRootCmd(io.Discard, io.Discard), dir, date); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := filepath.Glob(filepath.Join(dir, "*.8"))
+	have, _ := filepath.Glob(filepath.Join(want, "*.8"))
+	if len(got) != len(have) {
+		t.Fatalf("%d pages generated, %d checked in: go test ./cmd/sysdiag -run TestManPagesCurrent -update", len(got), len(have))
+	}
+	for _, p := range got {
+		a, _ := os.ReadFile(p)
+		b, err := os.ReadFile(filepath.Join(want, filepath.Base(p)))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s is not current: go test ./cmd/sysdiag -run TestManPagesCurrent -update", filepath.Base(p))
+		}
+	}
 }

@@ -44,7 +44,7 @@ change that lets the unit run.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr(err, fmt.Sprintf("see '%s --help'", c.CommandPath()))
 	})
-	root.AddCommand(newSyscallCmd(), newGroupsCmd(), newEventsCmd(), newWhyCmd(), newWatchCmd(), newPostmortemCmd(), newTrialCmd(), newCheckCmd())
+	root.AddCommand(newSyscallCmd(), newGroupsCmd(), newEventsCmd(), newWhyCmd(), newWatchCmd(), newPostmortemCmd(), newTrialCmd(), newCheckCmd(), newGenManCmd())
 	root.AddCommand(&cobra.Command{
 		Use:   "exit-codes",
 		Short: "What sysdiag's exit status means",

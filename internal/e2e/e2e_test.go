@@ -152,7 +152,7 @@ func setup() error {
 
 // onRootBed are the scenarios that also run on a bed booted from a root (scripts/test.sh's 257 run).
 var onRootBed = map[string]bool{"TestWhyWithoutSystemdCoredump": true, "TestZZZFleetBundle": true, "TestTrialProtectClock": true,
-	"TestTrialFlood": true, "TestTrialErrnoDenyList": true, "TestTrialAlreadyRight": true, "TestCheckBenchServices": true}
+	"TestTrialFlood": true, "TestTrialErrnoDenyList": true, "TestTrialAlreadyRight": true, "TestCheckBenchServices": true, "TestPackage": true}
 
 func need(t *testing.T) {
 	t.Helper()
