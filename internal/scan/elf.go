@@ -184,6 +184,11 @@ func Open(r io.ReaderAt, size int64, path string) (*Binary, error) {
 	// Decode, and the PLT stubs: a stub's rip-relative jump names its GOT slot.
 	plt := map[uint64]string{} // stub entry (16-byte aligned within its section) → symbol
 	var all []inst
+	total := 0
+	for _, s := range secs {
+		total += len(s.code)
+	}
+	all = make([]inst, 0, total/4+16)
 	inText := func(a uint64) bool {
 		for _, s := range secs {
 			if !s.plt && a >= s.addr && a < s.addr+uint64(len(s.code)) {
@@ -255,10 +260,11 @@ func Open(r io.ReaderAt, size int64, path string) (*Binary, error) {
 		}
 		b.funcs[k] = &fn{name: name, start: a, end: end, sys: map[int]bool{}, numberArg: -1, ifunc: ifuncs[a]}
 	}
-	for _, i := range all {
-		if k := index(i.addr); k >= 0 {
-			b.funcs[k].code = append(b.funcs[k].code, i)
-		}
+	// all is sorted and each function is a range of addresses: its code is a subslice, not a copy.
+	for k, f := range b.funcs {
+		lo := sort.Search(len(all), func(i int) bool { return all[i].addr >= f.start })
+		hi := sort.Search(len(all), func(i int) bool { return all[i].addr >= f.end })
+		b.funcs[k].code = all[lo:hi:hi]
 	}
 	for _, s := range dyn {
 		t := elf.ST_TYPE(s.Info)

@@ -230,46 +230,16 @@ func Reach(prog *Binary, libs []*Library, interp *Binary) []Reached {
 			startup[nr] = true
 		}
 	}
-	type item struct {
-		root, sym string
-		depth     int
-		rdi, rax  []int64
-	}
-	var queue []item
+	// Each imported symbol's closure across the libraries, memoized by symbol (relative depths; a
+	// cycle between libraries is cut where it closes), then attributed to the program's imports.
+	r := &resolver{libs: libs, memo: map[string]map[int]int{}, busy: map[string]bool{}}
 	for _, ic := range own.Imports {
-		queue = append(queue, item{ic.Sym, ic.Sym, 1, ic.RDI, ic.RAX})
-	}
-	seen := map[string]int{}
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
-		key := it.root + "\x00" + it.sym + "\x00" + fmtList(it.rdi) + "\x00" + fmtList(it.rax)
-		if d, ok := seen[key]; ok && d <= it.depth {
-			continue
-		}
-		seen[key] = it.depth
-		if len(seen) > 200000 {
-			break // bounded: a pathological graph
-		}
-		for _, l := range libs {
-			e, ok := l.Export(it.sym)
-			if !ok {
-				continue
+		for nr, d := range r.call(ic.Sym, ic.RDI, ic.RAX) {
+			lib := r.lib[ic.Sym]
+			add(nr, Via{Symbol: ic.Sym, Lib: lib, Depth: 1 + d})
+			if ic.Sym == "__libc_start_main" {
+				startup[nr] = true
 			}
-			for nr, d := range e.Sys {
-				add(nr, Via{Symbol: it.root, Lib: l.Name, Depth: it.depth + d})
-				if it.root == "__libc_start_main" {
-					startup[nr] = true
-				}
-			}
-			nums := map[string][]int64{"rdi": it.rdi, "rax": it.rax}[e.NumberArg]
-			for _, n := range nums {
-				add(int(n), Via{Symbol: it.root, Lib: l.Name, Depth: it.depth})
-			}
-			for _, ic := range e.Imports {
-				queue = append(queue, item{it.root, ic.Sym, it.depth + ic.Depth + 1, ic.RDI, ic.RAX})
-			}
-			break
 		}
 	}
 	var out []Reached
@@ -291,5 +261,83 @@ func Reach(prog *Binary, libs []*Library, interp *Binary) []Reached {
 		out = append(out, Reached{Nr: nr, Name: name, Via: vs, Confidence: conf})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Nr < out[j].Nr })
+	return out
+}
+
+// resolver computes imported symbols' closures over the libraries, once per symbol.
+type resolver struct {
+	libs []*Library
+	memo map[string]map[int]int
+	busy map[string]bool
+	lib  map[string]string // symbol → the library that defines it
+	n    int
+}
+
+// call is what a call of sym reaches (number → depth below the call), with the constants the number
+// registers hold at this call (for a wrapper).
+func (r *resolver) call(sym string, rdi, rax []int64) map[int]int {
+	base := r.closure(sym)
+	e, lib, ok := r.export(sym)
+	if !ok || e.NumberArg == "" {
+		return base
+	}
+	_ = lib
+	nums := map[string][]int64{"rdi": rdi, "rax": rax}[e.NumberArg]
+	if len(nums) == 0 {
+		return base
+	}
+	out := make(map[int]int, len(base)+len(nums))
+	for k, v := range base {
+		out[k] = v
+	}
+	for _, n := range nums {
+		if n >= 0 && n < 4096 {
+			out[int(n)] = 0
+		}
+	}
+	return out
+}
+
+func (r *resolver) export(sym string) (Export, string, bool) {
+	if r.lib == nil {
+		r.lib = map[string]string{}
+	}
+	for _, l := range r.libs {
+		if e, ok := l.Export(sym); ok {
+			r.lib[sym] = l.Name
+			return e, l.Name, true
+		}
+	}
+	return Export{}, "", false
+}
+
+func (r *resolver) closure(sym string) map[int]int {
+	if m, ok := r.memo[sym]; ok {
+		return m
+	}
+	if r.busy[sym] {
+		return nil // a cycle: its other members carry the rest
+	}
+	e, _, ok := r.export(sym)
+	if !ok {
+		r.memo[sym] = nil
+		return nil
+	}
+	r.busy[sym] = true
+	out := make(map[int]int, len(e.Sys))
+	for nr, d := range e.Sys {
+		out[nr] = d
+	}
+	if r.n++; r.n < 200000 { // bounded: a pathological graph
+		for _, ic := range e.Imports {
+			for nr, d := range r.call(ic.Sym, ic.RDI, ic.RAX) {
+				if old, ok := out[nr]; !ok || ic.Depth+1+d < old {
+					out[nr] = ic.Depth + 1 + d
+				}
+			}
+		}
+	}
+	delete(r.busy, sym)
+	r.memo[sym] = out
 	return out
 }

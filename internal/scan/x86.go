@@ -205,7 +205,7 @@ func (c *code) walk(i int, l loc, budget *int, v *values, seen map[[2]int]bool) 
 
 // sweepX86 decodes [addr, addr+len(code)) linearly. Undecodable bytes are skipped one at a time.
 func sweepX86(code []byte, addr uint64) []inst {
-	out := make([]inst, 0, len(code)/4)
+	out := make([]inst, 0, len(code)/3+1)
 	for off := 0; off < len(code); {
 		in, err := x86asm.Decode(code[off:], 64)
 		if err != nil || in.Len == 0 {
