@@ -51,6 +51,7 @@ type fn struct {
 	sys        map[int]bool
 	unknown    int
 	numberArg  reg   // a wrapper: the number comes in this register (-1: not a wrapper)
+	numberSlot int64 // or in this stack argument at entry, [rsp+numberSlot] (-1: not)
 	calls      []int // functions called or tail-jumped to
 	imports    []importCall
 	wrapCalls  []wrapCall
@@ -180,6 +181,14 @@ func Open(r io.ReaderAt, size int64, path string) (*Binary, error) {
 			starts[f.Entry] = "_start"
 		}
 	}
+	// Each code section's first byte starts a function too: in a stripped program main often comes
+	// first in .text (gcc's .text.startup) and nothing calls it directly (_start hands its address to
+	// __libc_start_main), so without this its code would belong to no function.
+	for _, s := range secs {
+		if _, ok := starts[s.addr]; !ok && !s.plt {
+			starts[s.addr] = ""
+		}
+	}
 
 	// Decode, and the PLT stubs: a stub's rip-relative jump names its GOT slot.
 	plt := map[uint64]string{} // stub entry (16-byte aligned within its section) → symbol
@@ -258,7 +267,7 @@ func Open(r io.ReaderAt, size int64, path string) (*Binary, error) {
 		if name == "" {
 			name = fmt.Sprintf("sub_%x", a)
 		}
-		b.funcs[k] = &fn{name: name, start: a, end: end, sys: map[int]bool{}, numberArg: -1, ifunc: ifuncs[a]}
+		b.funcs[k] = &fn{name: name, start: a, end: end, sys: map[int]bool{}, numberArg: -1, numberSlot: -1, ifunc: ifuncs[a]}
 	}
 	// all is sorted and each function is a range of addresses: its code is a subslice, not a copy.
 	for k, f := range b.funcs {
@@ -296,6 +305,8 @@ func Open(r io.ReaderAt, size int64, path string) (*Binary, error) {
 				switch {
 				case v.entry >= 0 && len(v.consts) == 0:
 					f.numberArg = v.entry
+				case v.entrySlot >= 0 && len(v.consts) == 0:
+					f.numberSlot = v.entrySlot
 				case len(v.consts) == 0:
 					f.unknown++
 				}
@@ -335,18 +346,32 @@ func Open(r io.ReaderAt, size int64, path string) (*Binary, error) {
 					continue
 				}
 				c := index(t)
-				if c < 0 || b.funcs[c].numberArg < 0 || b.funcs[c].start != t {
+				if c < 0 || b.funcs[c].start != t || b.funcs[c].numberArg < 0 && b.funcs[c].numberSlot < 0 {
 					continue
 				}
-				v := f.c.valueOf(j, loc{reg: b.funcs[c].numberArg, valid: true}, walkBudget)
+				l := loc{reg: b.funcs[c].numberArg, valid: true}
+				if b.funcs[c].numberArg < 0 {
+					// The callee's [rsp+d] at entry is the caller's [rsp+d-8] before the call (a tail
+					// jump pushes nothing: [rsp+d]).
+					d := b.funcs[c].numberSlot - 8
+					if isJmp(i) {
+						d += 8
+					}
+					l = loc{slot: true, base: rSP, disp: d, valid: true}
+				}
+				v := f.c.valueOf(j, l, walkBudget)
 				for n := range v.consts {
 					if n >= 0 && n < 4096 && !f.sys[int(n)] {
 						f.sys[int(n)] = true
 						changed = true
 					}
 				}
-				if v.entry >= 0 && len(v.consts) == 0 && f.numberArg < 0 {
+				if v.entry >= 0 && len(v.consts) == 0 && f.numberArg < 0 && f.numberSlot < 0 {
 					f.numberArg = v.entry
+					changed = true
+				}
+				if v.entrySlot >= 0 && len(v.consts) == 0 && f.numberArg < 0 && f.numberSlot < 0 {
+					f.numberSlot = v.entrySlot
 					changed = true
 				}
 			}
@@ -438,10 +463,19 @@ func goFuncs(f *elf.File) []gosym.Func {
 	if err != nil {
 		return nil
 	}
+	// Function entries are offsets from runtime.text, which debug/gosym takes to be the address it is
+	// given; with the external linker (a cgo program) C code comes first in .text, so the start is read
+	// from the go1.18+ header when it lies inside .text.
+	start := text.Addr
+	if len(data) >= 32 && data[7] == 8 && (binary.LittleEndian.Uint32(data) == 0xfffffff0 || binary.LittleEndian.Uint32(data) == 0xfffffff1) {
+		if ts := binary.LittleEndian.Uint64(data[24:]); ts > text.Addr && ts < text.Addr+text.Size {
+			start = ts
+		}
+	}
 	var t *gosym.Table
 	func() {
 		defer func() { recover() }() // a hostile pclntab must not take the scan down
-		t, err = gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+		t, err = gosym.NewTable(nil, gosym.NewLineTable(data, start))
 	}()
 	if err != nil || t == nil {
 		return nil

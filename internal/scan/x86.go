@@ -76,7 +76,10 @@ type loc struct {
 type values struct {
 	consts  map[int64]bool
 	entry   reg
-	unknown bool
+	// entrySlot: the value was in the caller's outgoing stack arguments at entry, [rsp+entrySlot]
+	// (Go's ABI0 assembly: syscall.Syscall's trap+0(FP) is [rsp+8]); -1 when not.
+	entrySlot int64
+	unknown   bool
 }
 
 // code is a function's instructions, with its jump targets (address → the jumps to it) for the walks.
@@ -102,7 +105,7 @@ func newCode(in []inst) *code {
 // target) it also follows the jumps to it, and an unconditional jump or return before a label ends the
 // fall-through path; a call ends it for a caller-saved register. budget bounds the work.
 func (c *code) valueOf(i int, l loc, budget int) values {
-	v := values{consts: map[int64]bool{}, entry: -1}
+	v := values{consts: map[int64]bool{}, entry: -1, entrySlot: -1}
 	seen := map[[2]int]bool{}
 	c.walk(i, l, &budget, &v, seen)
 	return v
@@ -127,9 +130,12 @@ func (c *code) walk(i int, l loc, budget *int, v *values, seen map[[2]int]bool) 
 			}
 		}
 		if j < 0 {
-			if !l.slot && l.reg >= 0 {
+			switch {
+			case !l.slot && l.reg >= 0:
 				v.entry = l.reg // the function's entry: the caller's value
-			} else {
+			case l.slot && l.base == rSP && l.disp > 0 && l.disp < 256:
+				v.entrySlot = l.disp // a stack argument (the stack pointer never moved on this path)
+			default:
 				v.unknown = true
 			}
 			return
