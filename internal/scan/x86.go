@@ -74,8 +74,8 @@ type loc struct {
 // function's entry with it in a register (entry >= 0: a wrapper's number argument), and whether some
 // path ended without an answer.
 type values struct {
-	consts  map[int64]bool
-	entry   reg
+	consts map[int64]bool
+	entry  reg
 	// entrySlot: the value was in the caller's outgoing stack arguments at entry, [rsp+entrySlot]
 	// (Go's ABI0 assembly: syscall.Syscall's trap+0(FP) is [rsp+8]); -1 when not.
 	entrySlot int64
