@@ -141,11 +141,7 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		if err != nil {
 			return usageErr(err, "a unit name is like nginx.service or getty@tty1.service")
 		}
-		if opts.root != "" {
-			u, err = loadUnitOffline(opts.root, name, opts.user)
-		} else {
-			u, err = loadUnitLive(name, opts.user)
-		}
+		u, err = loadUnit(opts.root, name, opts.user)
 		if err != nil {
 			return err
 		}

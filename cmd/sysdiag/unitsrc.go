@@ -122,6 +122,14 @@ func managerConn(ctx context.Context, user bool) (*sddbus.Conn, error) {
 }
 
 // loadUnitOffline reads a unit's files under root (a copy of another machine's /, or "/").
+// loadUnit reads the unit from the files under root, or (root "") from the running manager.
+func loadUnit(root, name string, user bool) (*diagnose.Unit, error) {
+	if root != "" {
+		return loadUnitOffline(root, name, user)
+	}
+	return loadUnitLive(name, user)
+}
+
 func loadUnitOffline(root, name string, user bool) (*diagnose.Unit, error) {
 	home := "/root"
 	if h, err := os.UserHomeDir(); err == nil && root == "/" {

@@ -86,11 +86,7 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 
 	// 1. The unit (host: D-Bus or files under --root).
 	var u *diagnose.Unit
-	if opts.root != "" {
-		u, err = loadUnitOffline(opts.root, name, opts.user)
-	} else {
-		u, err = loadUnitLive(name, opts.user)
-	}
+	u, err = loadUnit(opts.root, name, opts.user)
 	if err != nil {
 		return err
 	}
