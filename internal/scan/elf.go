@@ -54,7 +54,6 @@ type fn struct {
 	numberSlot int64 // or in this stack argument at entry, [rsp+numberSlot] (-1: not)
 	calls      []int // functions called or tail-jumped to
 	imports    []importCall
-	wrapCalls  []wrapCall
 	ifunc      bool
 }
 
@@ -63,11 +62,6 @@ type fn struct {
 type importCall struct {
 	Sym      string
 	RDI, RAX []int64
-}
-
-type wrapCall struct {
-	callee int
-	nr     int
 }
 
 // Open reads an ELF file of size bytes and cuts its code into functions. Sections that claim more bytes

@@ -277,11 +277,10 @@ type resolver struct {
 // registers hold at this call (for a wrapper).
 func (r *resolver) call(sym string, rdi, rax []int64) map[int]int {
 	base := r.closure(sym)
-	e, lib, ok := r.export(sym)
+	e, _, ok := r.export(sym)
 	if !ok || e.NumberArg == "" {
 		return base
 	}
-	_ = lib
 	nums := map[string][]int64{"rdi": rdi, "rax": rax}[e.NumberArg]
 	if len(nums) == 0 {
 		return base

@@ -90,7 +90,6 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 		}
 	}
 	p.LogErrno = len(p.Visible) > 0
-	mode := f.Mode
 	probe := map[string]bool{}
 	if o.Tighten {
 		p.Loose = f.LooseRows()
@@ -116,7 +115,7 @@ func NewPlan(f *fixes.Filter, ims []fixes.Implicit, o Options, state string) (Pl
 		names = g.Expanded
 	}
 	var lines []string
-	switch mode {
+	switch f.Mode {
 	case fixes.ModeAllow:
 		// Log everything but what the filter lets through: SystemCallLog=~<allowed>. The allow list's
 		// @default is in f already (systemd adds it to SystemCallFilter=, not to SystemCallLog=).
