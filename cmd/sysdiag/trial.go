@@ -209,7 +209,9 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	defer cancel()
 	recs := make(chan sourced, 4096)
 	w := &watcher{opts: &watchOptions{source: "auto", auditLog: defaultAuditLog}, errw: stderr}
+	stopWaiting := waitingFor(stderr, "the audit records' source")
 	src, err := w.startSource(fctx, recs)
+	stopWaiting()
 	if err != nil {
 		return err
 	}
@@ -217,12 +219,17 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	go w.watchLost(fctx) // the kernel's lost counter (read-only AUDIT_GET)
 	programs := programsFinder("", u)(name, opts.user)
 	start := time.Now()
-	if err := managerDo(opts.user, func(ctx context.Context, c *sddbus.Conn) error { return c.ReloadContext(ctx) }); err != nil {
+	stopWaiting = waitingFor(stderr, "the manager's daemon-reload")
+	err = managerDo(opts.user, func(ctx context.Context, c *sddbus.Conn) error { return c.ReloadContext(ctx) })
+	stopWaiting()
+	if err != nil {
 		return failureErr(fmt.Errorf("reloading the manager for the trial: %w", err), "")
 	}
 	// The start job, on a connection of its own that stays open until the job is done (a oneshot's
 	// lasts as long as it runs): before that, "inactive" means not yet started.
+	stopWaiting = waitingFor(stderr, "the manager to queue the restart of "+name)
 	job, err := startJob(fctx, name, opts.user)
+	stopWaiting()
 	if err != nil {
 		return failureErr(fmt.Errorf("starting %s for the trial: %w", name, err), "")
 	}
@@ -559,6 +566,13 @@ type verifier struct {
 	errw   io.Writer
 }
 
+// waitingFor says on stderr, once, when what takes longer than 5 s: a trial that
+// waits says on what. The returned func stops the clock.
+func waitingFor(w io.Writer, what string) func() {
+	t := time.AfterFunc(5*time.Second, func() { fmt.Fprintf(w, "sysdiag: trial: still waiting for %s\n", what) })
+	return func() { t.Stop() }
+}
+
 // startJob restarts the unit (its failed state reset) on a connection of its own that stays open until
 // the job is done — a oneshot's lasts as long as it runs; the channel closes then.
 func startJob(ctx context.Context, name string, user bool) (<-chan struct{}, error) {
@@ -571,9 +585,15 @@ func startJob(ctx context.Context, name string, user bool) (<-chan struct{}, err
 			return
 		}
 		defer c.Close()
-		_ = c.ResetFailedUnitContext(ctx, name)
+		// The call itself is bounded (the job is queued at once); only the wait for the job is not.
+		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		_ = c.ResetFailedUnitContext(cctx, name)
 		ch := make(chan string, 1)
-		_, err = c.RestartUnitContext(ctx, name, "replace", ch)
+		_, err = c.RestartUnitContext(cctx, name, "replace", ch)
+		ccancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("the manager did not answer RestartUnit within 30 s")
+		}
 		started <- err
 		if err == nil {
 			select {
