@@ -11,6 +11,7 @@ import (
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"github.com/sysdiag/sysdiag/syscalls"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Verdict is the seccomp action a filter returns for a call, before and after a fix.
@@ -235,11 +236,12 @@ func addRule(f *seccomp.ScmpFilter, arch seccomp.ScmpArch, name string, act secc
 }
 
 func exportBPF(f *seccomp.ScmpFilter) ([]bpf.RawInstruction, error) {
-	tmp, err := os.CreateTemp("", "sysdiag-bpf-*")
+	// In memory (memfd): verification writes no file anywhere.
+	fd, err := unix.MemfdCreate("sysdiag-bpf", unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	tmp := os.NewFile(uintptr(fd), "sysdiag-bpf")
 	defer tmp.Close()
 	if err := f.ExportBPF(tmp); err != nil {
 		return nil, fmt.Errorf("libseccomp: exporting BPF: %w", err)

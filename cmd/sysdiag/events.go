@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -175,6 +176,9 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 	if err != nil {
 		return err
 	}
+	if err := checkUnitPattern(opts.unit); err != nil {
+		return err
+	}
 	if opts.syscall != "" && !syscalls.IsSyscall(opts.syscall) {
 		return usageErr(fmt.Errorf("--syscall: unknown syscall %q", opts.syscall), "")
 	}
@@ -201,11 +205,16 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 	if err != nil {
 		return err
 	}
-	anyRead := warnSources(stderr, reports, n)
-	if !anyRead {
+	read := warnSources(stderr, reports, n)
+	// The document is closed whatever happened to the sources: what was printed stays valid JSON, and
+	// its "sources" say which were read only in part.
+	if err := out.close(reports); err != nil {
+		return err
+	}
+	if !read.any {
 		return failureErr(fmt.Errorf("no source could be read"), "run as root, or name copied logs with --audit-log, --journal-dir or --kmsg")
 	}
-	if err := out.close(reports); err != nil {
+	if err := partialErr(read); err != nil {
 		return err
 	}
 	if n == 0 {
@@ -229,4 +238,13 @@ func windowText(w audit.Window) string {
 		s += " until " + w.Until.Format("2006-01-02 15:04:05")
 	}
 	return s
+}
+
+// checkUnitPattern refuses a --unit glob that can match nothing because it is malformed ("["): a usage
+// error, not "nothing found".
+func checkUnitPattern(p string) error {
+	if _, err := path.Match(p, ""); err != nil {
+		return usageErr(fmt.Errorf("--unit %q: %w", p, err), "--unit takes a unit name or a shell glob such as 'nginx*'")
+	}
+	return nil
 }

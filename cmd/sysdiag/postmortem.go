@@ -171,12 +171,12 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 				if u.Fix == nil {
 					continue
 				}
-				p := u.Fix.DropinPath
-				if root := rootFor(roots, h.Host, h.MachineID); root != "" {
-					p = filepath.Join(root, p)
-				}
-				if err := unitfile.WriteDropIn(p, u.Fix.Dropin); err != nil {
+				p, root := u.Fix.DropinPath, rootFor(roots, h.Host, h.MachineID)
+				if err := unitfile.WriteDropInUnder(root, p, u.Fix.Dropin); err != nil {
 					return failureErr(fmt.Errorf("writing the drop-in of %s: %w", u.Unit, err), "write it by hand, or remove the file if it is yours")
+				}
+				if root != "" {
+					p = filepath.Join(root, p)
 				}
 				u.Fix.DropinPath, u.Fix.Written = p, true
 			}
@@ -488,14 +488,15 @@ func parseRoots(vals []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, v := range vals {
 		host, dir, ok := strings.Cut(v, "=")
-		if !ok {
+		// A host name has no "/": "/x/rt=eq" is a directory with "=" in its name.
+		if !ok || strings.Contains(host, "/") || isDir(v) {
 			host, dir = "", v
 		}
 		if dir == "" {
 			return nil, usageErr(fmt.Errorf("--root %q: no directory", v), "--root DIR, or --root HOST=DIR")
 		}
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, usageErr(fmt.Errorf("--root %q: not a directory", v), "")
+		if err := checkDir("--root", dir); err != nil {
+			return nil, err
 		}
 		if _, dup := out[host]; dup {
 			return nil, usageErr(fmt.Errorf("--root: %q given twice", host), "")
@@ -503,6 +504,41 @@ func parseRoots(vals []string) (map[string]string, error) {
 		out[host] = dir
 	}
 	return out, nil
+}
+
+// checkDir refuses a flag's value that is not a directory (a FIFO would hang the read, a file is a
+// mistake): a usage error, exit 2.
+func checkDir(flag, dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return usageErr(fmt.Errorf("%s %s: %w", flag, dir, err), flag+" names a directory: a copy of a machine's /")
+	case !fi.IsDir():
+		return usageErr(fmt.Errorf("%s %s: not a directory (%s)", flag, dir, kindOf(fi.Mode())), flag+" names a directory: a copy of a machine's /")
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// kindOf names a file's type for an error.
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	}
+	return m.Type().String()
 }
 
 // rootFor is the tree a host's units are read from: its own --root HOST=DIR (HOST its hostname or its

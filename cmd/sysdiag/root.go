@@ -14,6 +14,11 @@ import (
 func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
+	// `sysdiag nosuch --help`: cobra prints the root's help for a command it does not know and exits 0;
+	// an unknown command is a usage error, whatever flags follow it.
+	if c, rest, err := root.Find(args); err == nil && c.HasSubCommands() && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		return report(stderr, usageErr(fmt.Errorf("unknown command %q for %q", rest[0], c.CommandPath()), fmt.Sprintf("see '%s --help' for the commands", c.CommandPath())))
+	}
 	return report(stderr, root.Execute())
 }
 
@@ -51,8 +56,18 @@ change that lets the unit run.`,
 		Long:  exitCodesHelp,
 		Run:   func(c *cobra.Command, _ []string) { fmt.Fprint(c.OutOrStdout(), exitCodesHelp) },
 	})
-	// Unknown subcommands and wrong argument counts are usage errors.
+	// Unknown subcommands and wrong argument counts are usage errors: `completion tcsh` too (a command
+	// with subcommands otherwise takes any word and prints its help, exit 0).
+	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
+		if c.HasSubCommands() {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+				}
+				return nil
+			}
+		}
 		wrapArgs(c)
 	}
 	return root

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/audit"
@@ -37,19 +38,39 @@ func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journa
 	return reps, err
 }
 
+// sourcesRead is what warnSources found in the reports.
+type sourcesRead struct {
+	any     bool     // at least one source was read, in whole or in part
+	partial []string // sources that failed after giving records: "PATH: ERROR"
+}
+
 // warnSources prints, on stderr, which sources could not be read and what was skipped. A default
 // source that does not exist on this host (no auditd) is mentioned only when nothing was found.
-func warnSources(w io.Writer, reps []sourceReport, found int) (anyRead bool) {
+func warnSources(w io.Writer, reps []sourceReport, found int) (st sourcesRead) {
 	for _, r := range reps {
-		if r.Error == "" {
-			anyRead = true
+		if r.Error == "" || r.Partial {
+			st.any = true
 		}
 		if r.Malformed > 0 || r.TooLong > 0 {
 			fmt.Fprintf(w, "sysdiag: %s %s: skipped %d malformed and %d over-long records\n", r.Name, r.Path, r.Malformed, r.TooLong)
 		}
-		if r.Error != "" && (!r.Default || found == 0 || r.Error != "not found") {
+		switch {
+		case r.Partial:
+			fmt.Fprintf(w, "sysdiag: %s was read only in part (%d records, then: %s)\n", r.Path, r.Records, r.Error)
+			st.partial = append(st.partial, r.Path+": "+r.Error)
+		case r.Error != "" && (!r.Default || found == 0 || r.Error != "not found"):
 			fmt.Fprintf(w, "sysdiag: cannot read %s: %s\n", r.Path, r.Error)
 		}
 	}
-	return anyRead
+	return st
+}
+
+// partialErr is the failure (exit 3) of an answer some source gave only in part: the output is
+// complete for what was read, and says so, but a pipeline must not take it as the whole.
+func partialErr(st sourcesRead) error {
+	if len(st.partial) == 0 {
+		return nil
+	}
+	return failureErr(fmt.Errorf("the answer covers only part of %s", strings.Join(st.partial, "; ")),
+		"the source failed while it was read (a log truncated or rotated by copy-truncate?): read it again, or a copy of it")
 }

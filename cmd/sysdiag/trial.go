@@ -153,13 +153,14 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 		return err
 	}
 	f := fixes.Build(t, u.Assigns, fixes.LibseccompKnows)
-	state := unitState(name, opts.user)
+	before := snapshot(name, opts.user) // the unit and what its start pulls in, to put each back
+	state := before.Unit()
 	// The log flag for the implicit filters' errno denials: the system manager's environment, v248+
 	// (ManagerEnvironment=), unless it is on already. A user manager's is left alone (its only
 	// configuration a user may write, ~/.config/systemd/user.conf, would hide /etc/systemd/user.conf).
 	flagOn := !opts.user && logSeccompOn()
 	popts := trial.Options{Relax: opts.relax, Tighten: opts.tighten || opts.writeTighten, LogFlag: flagOn || (!opts.user && t.Version().Major >= 248), Kernel: kernelVersion()}
-	plan, err := trial.NewPlan(f, fixes.Implicits(t, u.Assigns), popts, state)
+	plan, err := trial.NewPlan(f, fixes.Implicits(t, u.Assigns), popts, before.Encode())
 	if err != nil {
 		return notFoundErr(fmt.Errorf("%s: %w", name, err), "")
 	}
@@ -191,7 +192,7 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 			return
 		}
 		restored = true
-		ans.Restored = restoreTrial(name, opts.user, path, state, flagSet)
+		ans.Restored = restoreTrial(name, opts.user, path, before, flagSet)
 	}
 	defer restore()
 	if werr != nil {
@@ -422,44 +423,102 @@ func managerDo(user bool, fn func(ctx context.Context, c *sddbus.Conn) error) er
 	return fn(ctx, c)
 }
 
-// wasRunning says a unit in state (its ActiveState before the trial) is to be running again after it.
-func wasRunning(state string) bool {
-	return state == "active" || state == "activating" || state == "reloading"
+// snapshot asks the manager for the state of the unit and of its neighbours (trial.Related): the sockets,
+// paths and timers that can start it, and the units its start pulls in.
+func snapshot(name string, user bool) trial.Snapshot {
+	s := trial.Snapshot{{Name: name, Role: trial.RoleUnit}}
+	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
+		props := map[string][]string{}
+		for _, p := range append([]string{"TriggeredBy"}, trial.PulledProps...) {
+			if v, err := c.GetUnitPropertyContext(ctx, name, p); err == nil {
+				if names, ok := v.Value.Value().([]string); ok {
+					props[p] = names
+				}
+			}
+		}
+		s = append(s, trial.Related(name, props)...)
+		for i := range s {
+			if p, err := c.GetUnitPropertyContext(ctx, s[i].Name, "ActiveState"); err == nil {
+				s[i].Active = strings.Trim(p.Value.String(), `"`)
+			}
+		}
+		return nil
+	})
+	return s
 }
 
-// restoreUnit removes the trial's drop-in, reloads, and brings the unit back to state: running again
-// under its real filter when it was active, else stopped. It says what it did.
-func restoreUnit(name string, user bool, path, state string) string {
+// restoreUnit removes the trial's drop-in, reloads, and puts the unit and its neighbours back as they
+// were before (trial.RestoreSteps: a socket that was not listening is stopped before the unit, so it
+// cannot start it again under its real filter; what the start pulled in is stopped; a unit the trial's
+// run left failed is reset), then compares the whole state with before and names what differs.
+func restoreUnit(name string, user bool, path string, before trial.Snapshot) string {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "could not remove " + path + ": " + err.Error()
 	}
 	os.Remove(filepath.Dir(path)) // only if empty
-	var did string
+	var did []string
 	err := managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
 		if err := c.ReloadContext(ctx); err != nil {
 			return err
 		}
-		ch := make(chan string, 1)
-		var err error
-		if wasRunning(state) {
-			_, err = c.RestartUnitContext(ctx, name, "replace", ch)
-			did = "running again under its real filter"
-		} else {
-			_, err = c.StopUnitContext(ctx, name, "replace", ch)
-			did = "stopped, as before the trial"
-		}
-		if err == nil {
-			select {
-			case <-ch:
-			case <-ctx.Done():
+		run := func(steps []trial.Step) error {
+			for _, st := range steps {
+				ch := make(chan string, 1)
+				var err error
+				switch st.Op {
+				case "restart":
+					_, err = c.RestartUnitContext(ctx, st.Unit, "replace", ch)
+					did = append(did, st.Unit+" running again under its real filter")
+				case "stop":
+					_, err = c.StopUnitContext(ctx, st.Unit, "replace", ch)
+					did = append(did, st.Unit+" stopped ("+st.Why+")")
+				case "reset-failed":
+					err = c.ResetFailedUnitContext(ctx, st.Unit)
+					did = append(did, st.Unit+" reset from failed ("+st.Why+")")
+					close(ch)
+				}
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", st.Op, st.Unit, err)
+				}
+				select {
+				case <-ch:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
+			return nil
 		}
-		return err
+		if err := run(trial.RestoreSteps(before, states(ctx, c, before))); err != nil {
+			return err
+		}
+		return run(trial.ResetSteps(before, states(ctx, c, before)))
 	})
 	if err != nil {
 		return "the trial's drop-in is removed, but the manager said: " + err.Error()
 	}
-	return "drop-in removed, manager reloaded, " + name + " " + did
+	msg := "drop-in removed, manager reloaded, " + strings.Join(did, ", ")
+	var after trial.Snapshot
+	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error { after = states(ctx, c, before); return nil })
+	if diff := trial.Differences(before, after); len(diff) > 0 {
+		return msg + "; NOT as before the trial: " + strings.Join(diff, "; ")
+	}
+	names := make([]string, len(before))
+	for i, u := range before {
+		names[i] = u.Name + " " + u.Active
+	}
+	return msg + "; as before the trial (" + strings.Join(names, ", ") + ")"
+}
+
+// states is the manager's ActiveState now of each unit of s.
+func states(ctx context.Context, c *sddbus.Conn, s trial.Snapshot) trial.Snapshot {
+	out := slices.Clone(s)
+	for i := range out {
+		out[i].Active = ""
+		if p, err := c.GetUnitPropertyContext(ctx, out[i].Name, "ActiveState"); err == nil {
+			out[i].Active = strings.Trim(p.Value.String(), `"`)
+		}
+	}
+	return out
 }
 
 func abortTrial(stdout io.Writer, name string, user bool, path string) error {
@@ -472,23 +531,24 @@ func abortTrial(stdout io.Writer, name string, user bool, path string) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return failureErr(err, "")
 	}
-	state, ok := trial.StateOf(string(raw))
+	line, ok := trial.StateOf(string(raw))
 	if err == nil && !ok {
 		return failureErr(fmt.Errorf("%s was not written by sysdiag trial: not removing it", path), "")
 	}
+	before := trial.DecodeSnapshot(name, line)
 	if err != nil { // only the manager's drop-in was left: the unit stays as it is
-		state = unitState(name, user)
+		before = snapshot(name, user)
 	}
-	fmt.Fprintf(stdout, "%s\n", restoreTrial(name, user, path, state, flag))
+	fmt.Fprintf(stdout, "%s\n", restoreTrial(name, user, path, before, flag))
 	return nil
 }
 
 // restoreTrial puts back what a trial changed: the unit (restoreUnit) and, when flag, the manager's log
 // flag — turned off again (SYSTEMD_LOG_SECCOMP=0: removing the drop-in does not unset it) unless another
 // unit's trial still needs it, and the manager drop-in removed after the reload.
-func restoreTrial(name string, user bool, path, state string, flag bool) string {
+func restoreTrial(name string, user bool, path string, before trial.Snapshot, flag bool) string {
 	if !flag {
-		return restoreUnit(name, user, path, state)
+		return restoreUnit(name, user, path, before)
 	}
 	conf := trial.ManagerConfPath(name)
 	others := false
@@ -505,7 +565,7 @@ func restoreTrial(name string, user bool, path, state string, flag bool) string 
 	} else {
 		msg = "; the manager's log flag is off again"
 	}
-	did := restoreUnit(name, user, path, state)
+	did := restoreUnit(name, user, path, before)
 	if !others {
 		os.Remove(conf)
 	}
@@ -688,7 +748,7 @@ func (v *verifier) try(s step) (said string, rounds int, written, failed bool) {
 			}
 			ch := make(chan string, 1)
 			var err error
-			if wasRunning(v.state) {
+			if trial.Running(v.state) {
 				_, err = c.RestartUnitContext(ctx, v.name, "replace", ch)
 			} else {
 				_, err = c.StopUnitContext(ctx, v.name, "replace", ch)

@@ -84,6 +84,12 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 		since = w.Since
 	}
 
+	if opts.root != "" {
+		if err := checkDir("--root", opts.root); err != nil {
+			return err
+		}
+	}
+
 	// 1. The unit (host: D-Bus or files under --root).
 	var u *diagnose.Unit
 	u, err = loadUnit(opts.root, name, opts.user)
@@ -113,9 +119,10 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 			diagnose.CompareAnalyze(res, filter, rows, v)
 		}
 	}
+	var read sourcesRead
 	if ev.Reports != nil {
 		res.Sources = ev.Reports
-		warnSources(stderr, ev.Reports, len(res.Violations))
+		read = warnSources(stderr, ev.Reports, len(res.Violations))
 	}
 
 	// 4. Write, when asked (under --root, into that tree).
@@ -130,6 +137,9 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 			return err
 		}
 	} else if err := printWhy(stdout, res, isTerminal(stdout)); err != nil {
+		return err
+	}
+	if err := partialErr(read); err != nil {
 		return err
 	}
 	if len(res.Violations) == 0 {
@@ -416,11 +426,11 @@ func analyzeOffline(root, unit string) (map[string]bool, int, error) {
 // writeFix writes a fix's drop-in (under root, into that tree), refusing to replace a file sysdiag did
 // not write.
 func writeFix(root string, fx *diagnose.Fix) error {
+	if err := unitfile.WriteDropInUnder(root, fx.DropinPath, fx.Dropin); err != nil {
+		return failureErr(fmt.Errorf("writing the drop-in: %w", err), "write it by hand, or remove the file if it is yours")
+	}
 	if root != "" {
 		fx.DropinPath = filepath.Join(root, fx.DropinPath)
-	}
-	if err := unitfile.WriteDropIn(fx.DropinPath, fx.Dropin); err != nil {
-		return failureErr(fmt.Errorf("writing the drop-in: %w", err), "write it by hand, or remove the file if it is yours")
 	}
 	fx.Written = true
 	return nil

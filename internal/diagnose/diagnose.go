@@ -311,6 +311,9 @@ func summary(u *Unit, f *fixes.Filter, res *Result, ev *Evidence) string {
 				names = append(names, v.Syscall)
 			}
 		}
+		if len(names) == 0 { // known only from a coredump or an exit: no record names the call
+			return fmt.Sprintf("%s was killed by its seccomp filter (SIGSYS), call unknown: no audit record in the window", u.Name)
+		}
 		return fmt.Sprintf("%s was killed by its seccomp filter: %s blocked", u.Name, strings.Join(uniq(names), ", "))
 	}
 	var parts []string
@@ -500,7 +503,10 @@ type SourceReport struct {
 	Malformed int    `json:"malformed,omitempty"`
 	TooLong   int    `json:"too_long,omitempty"`
 	Error     string `json:"error,omitempty"`
-	Default   bool   `json:"-"`
+	// Partial: the source failed after records were read from it (a log truncated while it was read):
+	// what it gave is in the answer, what came after the failure is not.
+	Partial bool `json:"partial,omitempty"`
+	Default bool `json:"-"`
 }
 
 // UserFlag is " --user" for a user unit's commands.

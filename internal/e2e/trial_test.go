@@ -547,3 +547,50 @@ func TestTrialKilledThenAbort(t *testing.T) {
 		t.Errorf("after --abort: %s, want stopped as before", st)
 	}
 }
+
+// A socket-activated daemon — systemd's own systemd-socket-proxyd (Accept=no: it takes the listening
+// socket from the manager) under an allow list without @network-io — whose socket and service are both
+// inactive before the trial. The trial's restart starts the socket too (the service Requires= it); a
+// restore that stopped only the service left the socket listening, and the next connection started the
+// service under its real filter, killed in a loop. Now the socket is stopped again, the service is left
+// inactive (not failed), the restore names each step, and nothing listens after the trial.
+func TestTrialSocketActivated(t *testing.T) {
+	need(t)
+	defer timed(t)()
+	sock, unit := "sysdiag-e2e-tr-sock.socket", "sysdiag-e2e-tr-sock.service"
+	addr := "127.0.0.1:47125"
+	writeUnit(t, sock, "[Socket]\nListenStream="+addr+"\n", false)
+	writeUnit(t, unit, "[Unit]\nRequires="+sock+"\nAfter="+sock+"\n[Service]\nExecStart=/lib/systemd/systemd-socket-proxyd --exit-idle-time=2s 127.0.0.1:47126\n"+
+		"SystemCallFilter=@system-service\nSystemCallFilter=~@network-io\n", false)
+	bed.Systemctl("stop", unit, sock)
+	bed.Systemctl("reset-failed", unit, sock)
+	done := trialAsync(t, unit, "--for", "30s")
+	connect(t, addr) // the proxy accepts, fails to reach its backend, and exits when idle: the trial ends
+	var tj trialJSON
+	select {
+	case tj = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the trial did not end")
+	}
+	calls := trialCalls(tj)
+	t.Logf("trial: %.1fs, calls %v\nrestored: %s", tj.Seconds, calls, tj.Restored)
+	if calls["accept4"]+calls["accept"] == 0 {
+		t.Errorf("the trial missed the proxy's accept: %v", calls)
+	}
+	for _, u := range []string{sock, unit} {
+		if st, _ := bed.Systemctl("show", "--value", "-p", "ActiveState", u); st != "inactive" {
+			t.Errorf("%s is %s after the trial, was inactive before", u, st)
+		}
+	}
+	if !strings.Contains(tj.Restored, sock+" stopped") || !strings.Contains(tj.Restored, "as before the trial") || strings.Contains(tj.Restored, "NOT as before") {
+		t.Errorf("restored: %s", tj.Restored)
+	}
+	// Nothing listens: no connection can start the service under its real filter (no kill, no core).
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Error("the socket still listens after the trial")
+	}
+	if n, _ := bed.Systemctl("show", "--value", "-p", "NRestarts", unit); n != "0" {
+		t.Errorf("NRestarts=%s after the trial", n)
+	}
+}

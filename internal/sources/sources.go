@@ -283,6 +283,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 	out := make([]Report, len(reps))
 	for i, r := range reps {
 		out[i] = *r
+		out[i].Partial = r.Error != "" && r.Records > 0
 	}
 	return out, emitErr
 }

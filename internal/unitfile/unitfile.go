@@ -9,11 +9,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	pathpkg "path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/sysdiag/sysdiag/fixes"
@@ -259,43 +263,158 @@ const DropInName = "zz-sysdiag.conf"
 // Marker starts every file sysdiag writes; sysdiag overwrites no file without it.
 const Marker = "# written by sysdiag"
 
-// WriteDropIn writes content to path atomically (temporary file + rename), creating the directory,
-// refusing to replace a file sysdiag did not write.
-func WriteDropIn(path, content string) error {
-	if old, err := os.ReadFile(path); err == nil && !bytes.HasPrefix(old, []byte(Marker)) {
-		return fmt.Errorf("%s exists and was not written by sysdiag: not replacing it", path)
+// WriteDropIn writes content to path on this host (path as WriteDropInUnder takes it, root "/").
+func WriteDropIn(path, content string) error { return WriteDropInUnder("", path, content) }
+
+// WriteDropInUnder writes content as the file path (absolute, as the target host names it:
+// "/etc/systemd/system/U.service.d/zz-sysdiag.conf") inside the tree root — "" is this host's "/" —
+// atomically (temporary file + rename), creating the directory, refusing to replace a file sysdiag did
+// not write.
+//
+// Writes are confined like reads: the directory is resolved chroot-style inside the tree (an absolute
+// link names the tree's file, ".." stops at its top) and every step goes through os.Root, so a link
+// swapped during the write cannot leave the tree either. A drop-in directory that is, or passes through,
+// a symbolic link is followed only when it lands inside a systemd configuration directory: the tree's
+// /etc/systemd, /run/systemd, or the first ".../systemd" directory of path itself (a user's
+// ~/.config/systemd); anything else is refused with an error, as is a target that is itself a link or
+// not a regular file.
+func WriteDropInUnder(root, path, content string) error {
+	if root == "" {
+		root = "/"
 	}
-	return WriteFileAtomic(path, []byte(content))
+	rel := strings.TrimLeft(filepath.ToSlash(filepath.Clean("/"+path)), "/")
+	if rel == "" || !fs.ValidPath(rel) {
+		return fmt.Errorf("%s: not a file path", path)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	dir, base := pathpkg.Split(rel)
+	dir = strings.TrimSuffix(dir, "/")
+	resolved, err := chase(r.Readlink, dir, true)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pathpkg.Join(root, dir), err)
+	}
+	if resolved != dir { // a link on the way: it must land in a systemd configuration directory
+		var allowed, said []string
+		for _, a := range allowedDirs(dir) {
+			ra, _ := chase(r.Readlink, a, true) // such a directory may itself be a link: where it leads counts
+			allowed = append(allowed, a, ra)
+			said = append(said, "/"+a)
+		}
+		if !insideAny(resolved, allowed) {
+			return fmt.Errorf("%s leads through a symbolic link to %s, outside the systemd configuration directories (%s): not writing through it",
+				shown(root, dir), shown(root, resolved), strings.Join(said, ", "))
+		}
+	}
+	if resolved == "" {
+		return fmt.Errorf("%s: not a file path", path)
+	}
+	if err := r.MkdirAll(resolved, 0o755); err != nil {
+		return err
+	}
+	target := pathpkg.Join(resolved, base)
+	if fi, err := r.Lstat(target); err == nil {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s exists and is not a regular file (%s): not replacing it", shown(root, target), fi.Mode().Type())
+		}
+		f, err := r.OpenFile(target, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return err
+		}
+		head := make([]byte, len(Marker))
+		n, _ := io.ReadFull(f, head)
+		f.Close()
+		if !bytes.Equal(head[:n], []byte(Marker)) {
+			return fmt.Errorf("%s exists and was not written by sysdiag: not replacing it", shown(root, target))
+		}
+	}
+	return writeAtomicIn(r, resolved, base, []byte(content))
+}
+
+// allowedDirs are where a drop-in directory under dir may lead through a link: the tree's /etc/systemd
+// and /run/systemd, and the first ".../systemd" directory of dir itself (~/.config/systemd,
+// /run/user/UID/systemd).
+func allowedDirs(dir string) []string {
+	out := []string{"etc/systemd", "run/systemd"}
+	parts := strings.Split(dir, "/")
+	for i, p := range parts {
+		if p == "systemd" {
+			if own := strings.Join(parts[:i+1], "/"); !slices.Contains(out, own) {
+				out = append(out, own)
+			}
+			break
+		}
+	}
+	return out
+}
+
+func insideAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func shown(root, rel string) string {
+	if root == "/" {
+		return "/" + rel
+	}
+	return filepath.Join(root, rel)
+}
+
+// writeAtomicIn writes dir/name inside r by a temporary file, synced and renamed over it.
+func writeAtomicIn(r *os.Root, dir, name string, content []byte) error {
+	var tmp string
+	var f *os.File
+	for i := 0; ; i++ {
+		tmp = pathpkg.Join(dir, fmt.Sprintf(".sysdiag-%d-%d.tmp", os.Getpid(), i))
+		var err error
+		f, err = r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
+			return err
+		}
+	}
+	defer r.Remove(tmp)
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return r.Rename(tmp, pathpkg.Join(dir, name))
 }
 
 // WriteFileAtomic writes a file by a temporary file in its directory (made if needed), synced and
-// renamed over it: a reader sees the old content or the new, never a part.
+// renamed over it: a reader sees the old content or the new, never a part. It is for sysdiag's own
+// files (the scan cache), in a directory the user named; drop-ins go through WriteDropInUnder.
 func WriteFileAtomic(path string, content []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".sysdiag-*.tmp")
+	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	defer r.Close()
+	return writeAtomicIn(r, ".", filepath.Base(path), content)
 }
 
 // HomeOf returns uid's home directory from the content of an /etc/passwd ("" if uid has no line).

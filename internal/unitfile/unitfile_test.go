@@ -2,9 +2,12 @@ package unitfile
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 )
@@ -212,5 +215,100 @@ func TestParseLongLine(t *testing.T) {
 	cs, err := Commands(fstest.MapFS{"u.service": {Data: []byte(src)}}, []string{"/u.service"})
 	if err != nil || len(cs) != 1 || cs[0].Path != "/bin/true" {
 		t.Errorf("%+v %v", cs, err)
+	}
+}
+
+// TestWriteDropInConfined: a --root tree's drop-in directory that is a link out of the systemd
+// configuration directories (absolute, climbing, or through a parent) is refused and nothing is written
+// anywhere; a link that lands in the tree's /etc/systemd or /run/systemd is followed inside the tree;
+// a target that is a link or a FIFO is refused (and does not hang).
+func TestWriteDropInConfined(t *testing.T) {
+	content := Marker + "\n[Service]\nSystemCallFilter=chown\n"
+	const rel = "/etc/systemd/system/u.service.d/" + DropInName
+	cases := []struct {
+		name   string
+		link   string // u.service.d's target
+		ok     bool
+		landed string // where the file must be, relative to the tree, when ok
+	}{
+		{"absolute out", "/elsewhere", false, ""},
+		{"climbing out", "../../../../../../elsewhere", false, ""},
+		{"host path", "", false, ""}, // filled below: an absolute host directory outside the tree
+		{"into run/systemd", "/run/systemd/system/u.service.d", true, "run/systemd/system/u.service.d/" + DropInName},
+		{"relative inside etc/systemd", "../other.d", true, "etc/systemd/other.d/" + DropInName},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			top := t.TempDir()
+			tree := filepath.Join(top, "tree")
+			outside := filepath.Join(top, "outside")
+			os.MkdirAll(filepath.Join(tree, "etc/systemd/system"), 0o755)
+			os.MkdirAll(filepath.Join(tree, "elsewhere"), 0o755)
+			os.MkdirAll(outside, 0o755)
+			link := c.link
+			if link == "" {
+				link = outside
+			}
+			if err := os.Symlink(link, filepath.Join(tree, "etc/systemd/system/u.service.d")); err != nil {
+				t.Fatal(err)
+			}
+			err := WriteDropInUnder(tree, rel, content)
+			if c.ok != (err == nil) {
+				t.Fatalf("WriteDropInUnder: err = %v, want ok %v", err, c.ok)
+			}
+			var found []string
+			filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					found = append(found, strings.TrimPrefix(p, tree+"/"))
+				}
+				return nil
+			})
+			var want []string
+			if c.ok {
+				want = []string{c.landed}
+			}
+			if !slices.Equal(found, want) {
+				t.Errorf("files written: %q, want %q (err %v)", found, want, err)
+			}
+		})
+	}
+
+	t.Run("parent link to a host path", func(t *testing.T) {
+		// etc/systemd → an absolute host directory: chroot-style, that names the tree's own copy of it.
+		top := t.TempDir()
+		tree := filepath.Join(top, "tree")
+		os.MkdirAll(filepath.Join(tree, "etc"), 0o755)
+		os.MkdirAll(filepath.Join(top, "outside/system"), 0o755)
+		os.Symlink(filepath.Join(top, "outside"), filepath.Join(tree, "etc/systemd"))
+		if err := WriteDropInUnder(tree, rel, content); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(top, "outside/system/u.service.d", DropInName)); err == nil {
+			t.Error("written outside the tree through a parent link")
+		}
+		if _, err := os.Stat(filepath.Join(tree, top, "outside/system/u.service.d", DropInName)); err != nil {
+			t.Errorf("not written where the link leads inside the tree: %v", err)
+		}
+	})
+
+	for _, kind := range []string{"symlink", "fifo"} {
+		t.Run("target is a "+kind, func(t *testing.T) {
+			top := t.TempDir()
+			dir := filepath.Join(top, "etc/systemd/system/u.service.d")
+			os.MkdirAll(dir, 0o755)
+			victim := filepath.Join(top, "victim")
+			os.WriteFile(victim, []byte(Marker+"\n"), 0o644)
+			if kind == "symlink" {
+				os.Symlink(victim, filepath.Join(dir, DropInName))
+			} else if err := syscall.Mkfifo(filepath.Join(dir, DropInName), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteDropInUnder(top, rel, content); err == nil {
+				t.Error("replaced a " + kind)
+			}
+			if raw, _ := os.ReadFile(victim); string(raw) != Marker+"\n" {
+				t.Errorf("the link's target changed: %q", raw)
+			}
+		})
 	}
 }
