@@ -512,7 +512,7 @@ func checkDir(flag, dir string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case err != nil:
-		return usageErr(fmt.Errorf("%s %s: %w", flag, dir, err), flag+" names a directory: a copy of a machine's /")
+		return usageErr(fmt.Errorf("%s %s: not a directory: %w", flag, dir, err), flag+" names a directory: a copy of a machine's /")
 	case !fi.IsDir():
 		return usageErr(fmt.Errorf("%s %s: not a directory (%s)", flag, dir, kindOf(fi.Mode())), flag+" names a directory: a copy of a machine's /")
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	// `sysdiag nosuch --help`: cobra prints the root's help for a command it does not know and exits 0;
 	// an unknown command is a usage error, whatever flags follow it.
-	if c, rest, err := root.Find(args); err == nil && c.HasSubCommands() && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	asksHelp := slices.Contains(args, "--help") || slices.Contains(args, "-h")
+	if c, rest, err := root.Find(args); asksHelp && err == nil && c.HasSubCommands() && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") &&
+		rest[0] != "help" && !strings.HasPrefix(rest[0], "__complete") {
 		return report(stderr, usageErr(fmt.Errorf("unknown command %q for %q", rest[0], c.CommandPath()), fmt.Sprintf("see '%s --help' for the commands", c.CommandPath())))
 	}
 	return report(stderr, root.Execute())

@@ -537,7 +537,7 @@ func TestTrialKilledThenAbort(t *testing.T) {
 	if _, err := os.Stat(left); err != nil {
 		t.Fatalf("after kill -9 the drop-in should still be there: %v", err)
 	}
-	if out, code := sysdiagInAny(t, nil, "trial", "--abort", unit); code != 0 || !strings.Contains(string(out), "stopped, as before the trial") {
+	if out, code := sysdiagInAny(t, nil, "trial", "--abort", unit); code != 0 || !strings.Contains(string(out), unit+" stopped (it was inactive before the trial); as before the trial") {
 		t.Fatalf("--abort: exit %d %s", code, out)
 	}
 	if _, err := os.Stat(left); err == nil {
