@@ -27,18 +27,27 @@ var execDirectives = map[string]bool{
 // the list of that directive, as systemd does. A value that does not split (an unterminated quote) is
 // skipped: systemd rejects it too.
 func Commands(fsys fs.FS, files []string) ([]Command, error) {
+	cmds, _, err := CommandsChecked(fsys, files)
+	return cmds, err
+}
+
+// CommandsChecked is Commands that also says which values it skipped and why ("FILE:LINE: ExecStart=
+// … does not split: an unterminated quote"), so that "no command" is never said of a unit whose
+// command could not be read.
+func CommandsChecked(fsys fs.FS, files []string) ([]Command, []string, error) {
 	var out []Command
+	var skipped []string
 	for _, f := range files {
 		content, err := fs.ReadFile(fsys, strings.TrimPrefix(f, "/"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(content) > MaxFile {
-			return nil, fmt.Errorf("%s: larger than %d bytes", f, MaxFile)
+			return nil, nil, fmt.Errorf("%s: larger than %d bytes", f, MaxFile)
 		}
 		opts, err := deserialize(content)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
 		}
 		lines := directiveLines(content)
 		seen := map[string]int{}
@@ -60,18 +69,20 @@ func Commands(fsys fs.FS, files []string) ([]Command, error) {
 				out = kept
 				continue
 			}
+			line := 0
+			if n < len(lines[key]) {
+				line = lines[key][n]
+			}
 			c, ok := ParseCommand(val)
 			if !ok {
+				skipped = append(skipped, fmt.Sprintf("%s:%d: %s=%.60q does not split (an unterminated quote?): systemd refuses it too", f, line, o.Name, val))
 				continue
 			}
-			c.Directive, c.File = o.Name, f
-			if n < len(lines[key]) {
-				c.Line = lines[key][n]
-			}
+			c.Directive, c.File, c.Line = o.Name, f, line
 			out = append(out, c)
 		}
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // ParseCommand splits one command line value: prefixes, then words with systemd's quoting (double and

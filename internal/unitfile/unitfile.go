@@ -150,9 +150,13 @@ func Find(fsys fs.FS, name string, user bool, home string) (fragment string, dro
 			if target, err := fs.ReadLink(fsys, rel); err == nil && target == "/dev/null" {
 				return "", nil, fmt.Errorf("%s: %w", p, ErrMasked)
 			}
-			if fi, err := fs.Stat(fsys, rel); err == nil && !fi.IsDir() {
+			fi, err := fs.Stat(fsys, rel)
+			if err == nil && !fi.IsDir() {
 				fragment = p
 				break
+			}
+			if errors.Is(err, syscall.ELOOP) { // a link loop is not "no such file": say what it is
+				return "", nil, fmt.Errorf("%s: a loop of symbolic links: %w", p, err)
 			}
 		}
 		if fragment != "" {
@@ -171,9 +175,22 @@ func Find(fsys fs.FS, name string, user bool, home string) (fragment string, dro
 				continue
 			}
 			for _, e := range entries {
-				if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
-					byName[e.Name()] = filepath.Join(dir, e.Name())
+				if !strings.HasSuffix(e.Name(), ".conf") || e.IsDir() {
+					continue
 				}
+				p := filepath.Join(dir, e.Name())
+				rel := strings.TrimPrefix(p, "/")
+				// A drop-in linked to /dev/null masks the lower-priority ones of its name; anything else
+				// that is not a regular file (a FIFO, a socket, a dangling link) is skipped, as systemd
+				// skips it, instead of failing the whole unit.
+				if target, err := fs.ReadLink(fsys, rel); err == nil && target == "/dev/null" {
+					byName[e.Name()] = ""
+					continue
+				}
+				if fi, err := fs.Stat(fsys, rel); err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+				byName[e.Name()] = p
 			}
 		}
 	}
@@ -183,7 +200,9 @@ func Find(fsys fs.FS, name string, user bool, home string) (fragment string, dro
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		dropins = append(dropins, byName[n])
+		if byName[n] != "" {
+			dropins = append(dropins, byName[n])
+		}
 	}
 	return fragment, dropins, nil
 }

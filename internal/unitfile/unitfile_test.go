@@ -312,3 +312,50 @@ func TestWriteDropInConfined(t *testing.T) {
 		})
 	}
 }
+
+// Hostile trees: a FIFO among the drop-ins is skipped (systemd skips it) and does not hang or fail the
+// unit; a drop-in linked to /dev/null masks the lower-priority one of its name; a fragment that is a
+// loop of links says so instead of "does not exist".
+func TestFindHostileDropins(t *testing.T) {
+	top := t.TempDir()
+	etc := filepath.Join(top, "etc/systemd/system")
+	lib := filepath.Join(top, "usr/lib/systemd/system")
+	for _, d := range []string{etc + "/u.service.d", lib + "/u.service.d"} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(lib+"/u.service", []byte("[Service]\nExecStart=/bin/true\n"), 0o644)
+	os.WriteFile(lib+"/u.service.d/10-a.conf", []byte("[Service]\nSystemCallFilter=@a\n"), 0o644)
+	os.WriteFile(lib+"/u.service.d/20-b.conf", []byte("[Service]\nSystemCallFilter=@b\n"), 0o644)
+	os.Symlink("/dev/null", etc+"/u.service.d/10-a.conf")
+	if err := syscall.Mkfifo(etc+"/u.service.d/30-fifo.conf", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("loop2.service", etc+"/loop1.service")
+	os.Symlink("loop1.service", etc+"/loop2.service")
+	r, err := OpenRoot(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	frag, dropins, err := Find(r, "u.service", false, "/root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frag != "/usr/lib/systemd/system/u.service" || !slices.Equal(dropins, []string{"/usr/lib/systemd/system/u.service.d/20-b.conf"}) {
+		t.Errorf("Find: %s %q", frag, dropins)
+	}
+	if _, err := ReadAll(r, append([]string{frag}, dropins...)); err != nil {
+		t.Errorf("ReadAll: %v", err)
+	}
+	if _, _, err := Find(r, "loop1.service", false, "/root"); err == nil || !strings.Contains(err.Error(), "loop of symbolic links") {
+		t.Errorf("a link loop: %v", err)
+	}
+}
+
+func TestCommandsCheckedUnterminatedQuote(t *testing.T) {
+	fsys := fstest.MapFS{"u.service": {Data: []byte("[Service]\nExecStart=/bin/sh -c 'echo\n")}}
+	cmds, skipped, err := CommandsChecked(fsys, []string{"/u.service"})
+	if err != nil || len(cmds) != 0 || len(skipped) != 1 || !strings.Contains(skipped[0], "/u.service:2: ExecStart=") || !strings.Contains(skipped[0], "unterminated quote") {
+		t.Errorf("CommandsChecked: %v %q %v", cmds, skipped, err)
+	}
+}
