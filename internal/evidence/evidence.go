@@ -4,9 +4,13 @@
 package evidence
 
 import (
+	"container/heap"
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
@@ -53,23 +57,89 @@ func (v Violation) Known() bool { return v.Syscall >= 0 }
 // and only where the record is missing. nil reads nothing.
 type CoreInfo func(c *journal.Coredump) (journal.SigInfo, bool)
 
-// recordKey names one record across sources: its serial, millisecond and pid. Not its host: an
-// audisp-remote node= and a journal-remote _HOSTNAME may spell one host differently (short and FQDN),
-// and a copy's host is filled in from the other on the merge.
+// recordKey names one record across sources: its serial, millisecond and pid, and, as a guard against a
+// reused serial, the call (arch, syscall, action). Not its host: an audisp-remote node= and a
+// journal-remote _HOSTNAME may spell one host differently (short and FQDN), and a copy may lack the host
+// (it is filled in from the other on the merge). So a key names candidates, and a record joins one only
+// on a compatible host (sameHost): two hosts' records with one serial, time and pid stay apart.
 type recordKey struct {
-	serial uint64
-	ms     int64
-	pid    int
+	serial  uint64
+	ms      int64
+	pid     int
+	arch    syscalls.Arch
+	syscall int
+	action  audit.Action
 }
 
-func keyOf(serial uint64, t time.Time, pid int) recordKey {
-	return recordKey{serial, t.UnixMilli(), pid}
+func keyOf(serial uint64, t time.Time, pid int, arch syscalls.Arch, syscall int, action audit.Action) recordKey {
+	return recordKey{serial, t.UnixMilli(), pid, arch, syscall, action}
+}
+
+func recordKeyOf(r audit.Record) recordKey {
+	return keyOf(r.Serial, r.Time, r.PID, r.Arch, r.Syscall, r.Action)
+}
+
+func violationKey(v *Violation) recordKey {
+	return keyOf(v.Serial, v.Time, v.PID, v.Arch, v.Syscall, v.Action)
+}
+
+// callKey is what sameCall compares, but for the host and the time: a record without a serial joins a
+// violation of the same call within a second.
+type callKey struct {
+	pid     int
+	arch    syscalls.Arch
+	syscall int
+	code    uint32
+}
+
+// sameHost reports whether two copies of a record may come from one host. Where both name a machine
+// id, the ids must be equal; where both name a host, the names' first labels must be, case aside:
+// audisp-remote's node= is often the short name and journal-remote's _HOSTNAME the FQDN. A side that
+// names neither is any host. An IP address (audisp's name_format=numeric) is compared whole with another
+// address, and not at all with a name. A clone that kept its machine id but not its name, or its name
+// but not its id, is another host. Stricter than journal.Host.Compatible (where equal machine ids are
+// enough), and looser on spelling (which needs equal names).
+func sameHost(a, b journal.Host) bool { return hostOf(a).sameAs(hostOf(b)) }
+
+// hostID is a journal.Host as sameHost compares it, computed once per record and violation.
+type hostID struct {
+	name    string // the hostname's first label in lower case, or an IP address; "" none
+	ip      bool   // name is an IP address
+	machine string
+}
+
+func hostOf(h journal.Host) hostID {
+	name := h.Hostname
+	if name == "" {
+		return hostID{machine: h.MachineID}
+	}
+	if name[0] >= '0' && name[0] <= '9' || strings.IndexByte(name, ':') >= 0 {
+		if ip, err := netip.ParseAddr(name); err == nil {
+			return hostID{name: ip.Unmap().String(), ip: true, machine: h.MachineID}
+		}
+	}
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		name = name[:i]
+	}
+	return hostID{name: strings.ToLower(name), machine: h.MachineID}
+}
+
+func (a hostID) sameAs(b hostID) bool {
+	if a.machine != "" && b.machine != "" && a.machine != b.machine {
+		return false
+	}
+	return a.name == "" || b.name == "" || a.ip != b.ip || a.name == b.name
+}
+
+func recordHost(r audit.Record) hostID {
+	return hostOf(journal.Host{Hostname: r.Node, MachineID: r.Machine})
 }
 
 // Merge joins records and coredumps into violations, oldest first. The same record read from several
-// sources (same node, serial and millisecond) is one violation; a SIGSYS coredump joins the kill record
-// of the same pid within its 1-second timestamp resolution; a coredump with no record becomes a
-// violation of its own, with the syscall from its core file when cores has it.
+// sources (the same serial, millisecond, pid and call, on hosts that may be one: sameHost) is one
+// violation; a SIGSYS coredump joins the kill record of the same pid within its 1-second timestamp
+// resolution; a coredump with no record becomes a violation of its own, with the syscall from its core
+// file when cores has it.
 func Merge(records []audit.Record, cores []journal.Coredump, coreInfo CoreInfo) []Violation {
 	sorted := append([]audit.Record(nil), records...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
@@ -89,26 +159,44 @@ const Horizon = time.Second
 // Merger does Merge's work on a stream of records in (roughly) time order — several sources merged by
 // time — handing each violation on once nothing more can join it. It holds only the violations of the
 // last Horizon and the window's coredumps, whatever the number of records.
+//
+// A record costs O(log n) for n violations held, whatever order the records come in, with or without
+// serials; plus a step for each held violation of another host that its key (without a serial: its
+// call within a second) also names, at most maxHosts.
 type Merger struct {
 	cores    []journal.Coredump // SIGSYS coredumps, oldest first
 	used     []bool
 	coreInfo CoreInfo
-	pending  []*Violation // oldest first
-	byKey    map[recordKey]*Violation
+	pending  heldHeap            // by time, then arrival: handed on in this order
+	byKey    map[recordKey]*held // the held violations with a serial, by key: lists by arrival (held.sameKey)
+	// calls are all held violations by call, trees ordered by time, then arrival: for the records
+	// without a serial. Built when the first comes.
+	calls    map[callKey]*held
+	seq      uint64     // arrival number of the next violation
+	prio     *rand.Rand // the trees' priorities
 	newest   time.Time
 	emit     func(Violation) error
 	nextCore int // cores before this index were matched or emitted
-	// killsOut are the record keys of the kills handed on: a journal re-imports the kernel's ring buffer
-	// each time journald starts, so a kill's kernel-log copy can come minutes after the first, past the
-	// Horizon. Kills are few; logged calls (floods) are not remembered. Bounded.
-	killsOut map[recordKey]bool
+	// killsOut are the record keys (and hosts) of the kills handed on: a journal re-imports the kernel's
+	// ring buffer each time journald starts, so a kill's kernel-log copy can come minutes after the first,
+	// past the Horizon. Kills are few; logged calls (floods) are not remembered. Bounded: maxKillsOut
+	// hosts in all (nKillsOut), maxHosts under one key.
+	killsOut  map[recordKey][]hostID
+	nKillsOut int
 }
 
 const maxKillsOut = 1 << 16
 
+// maxHosts bounds the violations of other hosts that a record is compared with: those held under its
+// key (without a serial: of its call within a second), and the kills handed on under its key. Past it a
+// record's copies may not join it: a fleet of clones does not log one serial, millisecond and pid on
+// this many hosts at once, a crafted log may.
+const maxHosts = 64
+
 // NewMerger starts a merge; emit receives the violations oldest first.
 func NewMerger(cores []journal.Coredump, coreInfo CoreInfo, emit func(Violation) error) *Merger {
-	m := &Merger{coreInfo: coreInfo, byKey: map[recordKey]*Violation{}, emit: emit, killsOut: map[recordKey]bool{}}
+	m := &Merger{coreInfo: coreInfo, byKey: map[recordKey]*held{}, emit: emit, killsOut: map[recordKey][]hostID{},
+		prio: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	for _, c := range cores {
 		if c.Signal == journal.SIGSYS {
 			m.cores = append(m.cores, c)
@@ -121,40 +209,69 @@ func NewMerger(cores []journal.Coredump, coreInfo CoreInfo, emit func(Violation)
 
 // Add takes one record.
 func (m *Merger) Add(r audit.Record) error {
-	k := keyOf(r.Serial, r.Time, r.PID)
+	host := recordHost(r)
+	var k recordKey
 	if r.Serial != 0 {
-		if v, ok := m.byKey[k]; ok {
-			addSource(v, r.Source)
-			fillHost(v, r)
-			return nil
+		k = recordKeyOf(r)
+		for h := m.byKey[k]; h != nil; h = h.sameKey {
+			if h.host.sameAs(host) {
+				h.join(r)
+				return nil
+			}
 		}
-		if m.killsOut[k] {
-			return nil // a late copy of a kill already handed on
+		for _, kh := range m.killsOut[k] {
+			if kh.sameAs(host) {
+				return nil // a late copy of a kill already handed on
+			}
 		}
-	} else if v := sameCall(m.pending, r); v != nil {
-		addSource(v, r.Source)
-		fillHost(v, r)
+	} else if h := m.sameCall(r, host); h != nil {
+		h.join(r)
 		return nil
 	}
 	v := &Violation{Time: r.Time, Node: r.Node, Machine: r.Machine, Serial: r.Serial, PID: r.PID, UID: r.UID, Comm: r.Comm,
 		Exe: r.Exe, Arch: r.Arch, Syscall: r.Syscall, Name: r.Name, Compat: r.Compat, Action: r.Action,
 		Code: r.Code, Sig: r.Sig, Sources: []string{r.Source}}
+	h := newHeld(v, host, m.seq, m.prio.Uint64())
+	m.seq++
 	if r.Serial != 0 {
-		m.byKey[k] = v
+		if last := m.byKey[k]; last == nil {
+			m.byKey[k] = h
+		} else {
+			n := 1
+			for ; last.sameKey != nil; n++ {
+				last = last.sameKey
+			}
+			if n < maxHosts { // past it, no copy can join this one
+				last.sameKey = h
+			}
+		}
 	}
-	// Insert in time order (sources are merged roughly by time; a record may come a little late).
-	i := len(m.pending)
-	for i > 0 && m.pending[i-1].Time.After(v.Time) {
-		i--
+	if m.calls != nil {
+		c := callOf(v)
+		m.calls[c] = m.calls[c].insert(h)
 	}
-	m.pending = append(m.pending, nil)
-	copy(m.pending[i+1:], m.pending[i:])
-	m.pending[i] = v
+	heap.Push(&m.pending, h)
 	if v.Time.After(m.newest) {
 		m.newest = v.Time
 	}
 	return m.release(m.newest.Add(-Horizon))
 }
+
+// sameCall finds a violation of the same call for a record without a serial (a copied or reformatted
+// log may lose it): same host, pid, arch, syscall and code within a second; the oldest if several.
+func (m *Merger) sameCall(r audit.Record, host hostID) *held {
+	if m.calls == nil {
+		m.calls = map[callKey]*held{}
+		for _, it := range m.pending {
+			c := callOf(it.h.v)
+			m.calls[c] = m.calls[c].insert(it.h)
+		}
+	}
+	return m.calls[callKey{r.PID, r.Arch, r.Syscall, r.Code}].first(
+		instantOf(r.Time.Add(-time.Second)), instantOf(r.Time.Add(time.Second)), func(h *held) bool { return h.host.sameAs(host) })
+}
+
+func callOf(v *Violation) callKey { return callKey{v.PID, v.Arch, v.Syscall, v.Code} }
 
 // Flush hands on everything still held.
 func (m *Merger) Flush() error { return m.release(time.Time{}) }
@@ -162,24 +279,27 @@ func (m *Merger) Flush() error { return m.release(time.Time{}) }
 // release hands on the violations (and unmatched coredumps) older than before; a zero before releases all.
 func (m *Merger) release(before time.Time) error {
 	all := before.IsZero()
-	for len(m.pending) > 0 && (all || m.pending[0].Time.Before(before)) {
-		v := m.pending[0]
-		m.pending = m.pending[1:]
-		if v.Serial != 0 {
-			k := keyOf(v.Serial, v.Time, v.PID)
-			delete(m.byKey, k)
-			if v.Action.IsKill() {
-				if len(m.killsOut) >= maxKillsOut {
-					m.killsOut = map[recordKey]bool{}
-				}
-				m.killsOut[k] = true
-			}
-		}
+	until := instantOf(before)
+	for len(m.pending) > 0 && (all || m.pending[0].at.before(until)) {
+		h := heap.Pop(&m.pending).(*held)
+		v := h.v
+		m.forget(h)
 		// Coredumps whose reach ([t-1s, t+3s)) ended before this violation stand alone: emit them first.
 		if err := m.coresBefore(v.Time.Add(-3 * time.Second)); err != nil {
 			return err
 		}
 		m.attach(v)
+		if v.Serial != 0 && v.Action.IsKill() {
+			// Remembered with its host as handed on: a coredump may have named it.
+			if m.nKillsOut >= maxKillsOut {
+				m.killsOut, m.nKillsOut = map[recordKey][]hostID{}, 0
+			}
+			k := violationKey(v)
+			if len(m.killsOut[k]) < maxHosts {
+				m.killsOut[k] = append(m.killsOut[k], hostOf(v.Host()))
+				m.nKillsOut++
+			}
+		}
 		sort.Strings(v.Sources)
 		if err := m.emit(*v); err != nil {
 			return err
@@ -192,6 +312,35 @@ func (m *Merger) release(before time.Time) error {
 	return m.coresBefore(before.Add(-3 * time.Second))
 }
 
+// forget drops a violation handed on from the indexes.
+func (m *Merger) forget(h *held) {
+	v := h.v
+	if v.Serial != 0 {
+		k := violationKey(v)
+		if first := m.byKey[k]; first == h && h.sameKey == nil {
+			delete(m.byKey, k)
+		} else if first == h {
+			m.byKey[k] = h.sameKey
+		} else {
+			for p := first; p != nil; p = p.sameKey {
+				if p.sameKey == h {
+					p.sameKey = h.sameKey
+					break
+				}
+			}
+		}
+		h.sameKey = nil
+	}
+	if m.calls != nil {
+		c := callOf(v)
+		if t := m.calls[c].remove(h); t != nil {
+			m.calls[c] = t
+		} else {
+			delete(m.calls, c)
+		}
+	}
+}
+
 // attach gives a kill the coredump of its process: same pid, within the coredump's 1-s resolution.
 func (m *Merger) attach(v *Violation) {
 	if !v.Action.IsKill() {
@@ -199,6 +348,9 @@ func (m *Merger) attach(v *Violation) {
 	}
 	for i := m.nextCore; i < len(m.cores); i++ {
 		c := m.cores[i]
+		if v.Time.Sub(c.Time) < -time.Second {
+			return // this coredump and all later ones are out of reach
+		}
 		if m.used[i] || c.PID != v.PID || !c.Host.Compatible(v.Host()) {
 			continue
 		}
@@ -247,22 +399,6 @@ func (m *Merger) coresBefore(t time.Time) error {
 		sort.Strings(v.Sources)
 		if err := m.emit(*v); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// sameCall finds a violation of the same call for a record without a serial (a copied or reformatted
-// log may lose it): same pid, arch and syscall within a second.
-func sameCall(vs []*Violation, r audit.Record) *Violation {
-	for _, v := range vs {
-		if !v.Host().Compatible(journal.Host{Hostname: r.Node, MachineID: r.Machine}) {
-			continue
-		}
-		if v.PID == r.PID && v.Arch == r.Arch && v.Syscall == r.Syscall && v.Code == r.Code {
-			if d := v.Time.Sub(r.Time); d > -time.Second && d < time.Second {
-				return v
-			}
 		}
 	}
 	return nil
