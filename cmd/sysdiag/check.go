@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -53,8 +54,17 @@ What it cannot see: dlopen()ed libraries, JITs, syscall(2) with a computed numbe
 commands of a script, indirect calls through function pointers inside libraries, and code other than
 x86-64 (named, never guessed).
 
-Exit status: 0 when nothing is predicted blocked, 4 when something is, 1 when the unit has no program to
-analyse, 2/3 as for every command.`,
+A prediction covers only what was analysed. A program, a library it needs or its dynamic loader that
+could not be — not found under the root, not an ELF file, another architecture's code, or too large —
+is listed with the reason ("not_analysed" in --json, with "incomplete": true), and its calls are not
+counted. Too large: a file with more than 64 MiB of code (its executable sections), more than 64 MiB of
+symbol and relocation tables, or more than a million functions; these bounds keep one file's analysis
+to a few hundred MiB of memory (libLLVM.so.19.1, 56 MiB of code, takes about 230 MiB and 15 s).
+
+Exit status: 4 when something is predicted blocked (even if the prediction is incomplete: what was
+found is found); else 6 when something could not be analysed (incomplete: the prediction covers only
+what was); else 0 — nothing analysed is blocked, and everything was analysed. 1 when the unit has no
+program, or none of its programs could be analysed; 2/3 as for every command.`,
 		Example: `  $ sysdiag check nginx.service
   $ sysdiag check remote-ssh-agent.service --root /srv/host1 --systemd-version 252.39
   $ sysdiag check --exec /usr/bin/ncat --filter @system-service --filter '~@network-io'`,
@@ -105,9 +115,20 @@ type checkAnswer struct {
 	Findings   []diagnose.Finding `json:"findings"`
 	Fix        *diagnose.Fix      `json:"fix,omitempty"`
 	Notes      []string           `json:"notes"`
+	// Incomplete: something could not be analysed (NotAnalysed says what and why); the prediction
+	// covers only the rest.
+	Incomplete  bool                `json:"incomplete"`
+	NotAnalysed []check.NotAnalysed `json:"not_analysed"`
 }
 
 func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
+	for _, d := range []struct{ flag, dir string }{{"--root", opts.root}, {"--programs-root", opts.programsRoot}} {
+		if d.dir != "" {
+			if err := checkDir(d.flag, d.dir); err != nil {
+				return err
+			}
+		}
+	}
 	root := opts.root
 	if root == "" {
 		root = "/"
@@ -145,11 +166,17 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		if err != nil {
 			return err
 		}
-		cmds, err := unitfile.Commands(fsys, u.Files)
+		cmds, skipped, err := unitfile.CommandsChecked(fsys, u.Files)
 		if err != nil {
 			return failureErr(fmt.Errorf("reading the unit's commands: %w", err), "")
 		}
+		for _, s := range skipped {
+			fmt.Fprintf(stderr, "sysdiag: %s\n", s)
+		}
 		targets = check.Targets(fsys, cmds, name)
+		if len(targets) == 0 && len(skipped) > 0 {
+			return failureErr(fmt.Errorf("%s: no command could be read: %s", u.Name, strings.Join(skipped, "; ")), "systemd refuses such a line too: fix its quoting")
+		}
 	}
 	if len(targets) == 0 {
 		return notFoundErr(fmt.Errorf("%s runs no program sysdiag can find (no Exec*= line)", u.Name), "")
@@ -163,6 +190,13 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		known = fixes.LibseccompKnows
 	}
 	f := fixes.Build(t, u.Assigns, known)
+	if opts.exec != "" { // a misspelled --filter value is the user's mistake, not a line systemd would skip
+		for _, w := range f.Warnings {
+			if strings.HasPrefix(w, "--filter:") {
+				return usageErr(errors.New(w), "see 'sysdiag groups' for the groups of systemd v"+t.Label()+", 'sysdiag syscall NAME' for a call")
+			}
+		}
+	}
 	ims := fixes.Implicits(t, u.Assigns)
 
 	// The programs, each scanned with its libraries (each library once).
@@ -191,17 +225,13 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		if tty {
 			fmt.Fprintf(stderr, "sysdiag: check: scanning %s and its libraries…\n", clean(tg.Path))
 		}
-		p := loader.Analyze(tg.Path)
-		p.From = tg.From
-		if tg.Interp != "" {
-			p.Interp = tg.Interp
-		}
-		p.Notes = append(p.Notes, tg.Notes...)
-		ans.Programs = append(ans.Programs, p)
+		ans.Programs = append(ans.Programs, loader.AnalyzeTarget(tg))
 	}
+	ans.NotAnalysed = check.Incomplete(ans.Programs)
+	ans.Incomplete = len(ans.NotAnalysed) > 0
 	analysed := 0
 	for _, p := range ans.Programs {
-		if p.Error == "" {
+		if p.Error == "" && p.RunBy == "" {
 			analysed++
 		}
 	}
@@ -242,8 +272,23 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 	} else if err := printCheck(stdout, ans); err != nil {
 		return err
 	}
+	// 4 wins over 6: a call predicted blocked is a finding whatever was left out; 6 says that nothing
+	// blocked was found in what was analysed, and that something was not.
+	incomplete := ""
+	if ans.Incomplete {
+		incomplete = fmt.Sprintf("; incomplete: %d file(s) could not be analysed", len(ans.NotAnalysed))
+	}
 	if len(ans.Blocked) > 0 {
-		return &cliError{exitPredicted, fmt.Errorf("%d call(s) of %s's programs would be blocked by its filter (a prediction)", len(ans.Blocked), u.Name), ""}
+		return &cliError{exitPredicted, fmt.Errorf("%d call(s) of %s's programs would be blocked by its filter (a prediction%s)", len(ans.Blocked), u.Name, incomplete), ""}
+	}
+	if ans.Incomplete {
+		hint := ""
+		for _, n := range ans.NotAnalysed {
+			if strings.HasPrefix(n.Reason, "not found") && opts.root != "" && opts.programsRoot == "" {
+				hint = "the tree under --root lacks them: copy them in, or read this machine's programs and libraries with --programs-root /"
+			}
+		}
+		return &cliError{exitIncomplete, fmt.Errorf("the prediction for %s is incomplete: %d file(s) could not be analysed (listed above); it covers only what was", u.Name, len(ans.NotAnalysed)), hint}
 	}
 	return nil
 }
@@ -258,19 +303,39 @@ func printCheck(w io.Writer, a *checkAnswer) error {
 		case p.Error != "":
 			fmt.Fprintf(bw, "  %s: not analysed: %s\n", clean(p.Path), clean(p.Error))
 			continue
+		case p.RunBy != "":
+			fmt.Fprintf(bw, "  %s: a script, run by %s (below); its own commands are not followed\n", clean(p.Path), clean(p.RunBy))
+			continue
 		case p.Go:
 			kind = "Go"
 		case p.Static:
 			kind = "static"
 		}
-		fmt.Fprintf(bw, "  %s (%s, %d libraries, %.2f s): %d calls reachable\n", clean(p.Path), kind, len(p.Libs), p.Seconds, len(p.Reached))
+		left := ""
+		if len(p.NotAnalysed) > 0 {
+			left = fmt.Sprintf(" — incomplete: %d file(s) it loads not analysed", len(p.NotAnalysed))
+		}
+		fmt.Fprintf(bw, "  %s (%s, %d libraries, %.2f s): %d calls reachable%s\n", clean(p.Path), kind, len(p.Libs), p.Seconds, len(p.Reached), left)
 		for _, n := range p.Notes {
 			fmt.Fprintf(bw, "    note: %s\n", clean(n))
 		}
 	}
-	if len(a.Blocked) == 0 {
+	if a.Incomplete {
+		fmt.Fprintf(bw, "\nNot analysed — the prediction covers only the rest; their calls are not counted:\n")
+		for _, n := range a.NotAnalysed {
+			fmt.Fprintf(bw, "  %s (%s): %s", clean(n.Path), n.What, clean(n.Reason))
+			if len(a.Programs) > 1 && n.What != "program" {
+				fmt.Fprintf(bw, " [for %s]", clean(strings.Join(n.Programs, ", ")))
+			}
+			fmt.Fprintln(bw)
+		}
+	}
+	switch {
+	case len(a.Blocked) == 0 && a.Incomplete:
+		fmt.Fprintf(bw, "\nNo call found in what was analysed is blocked by the unit's filter; the prediction is incomplete.\n")
+	case len(a.Blocked) == 0:
 		fmt.Fprintf(bw, "\nNo call of these programs is blocked by the unit's filter.\n")
-	} else {
+	default:
 		fmt.Fprintf(bw, "\nWould be blocked:\n")
 		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  CALL\tCONFIDENCE\tREACHED VIA\tBLOCKED BY")
@@ -292,6 +357,9 @@ func printCheck(w io.Writer, a *checkAnswer) error {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", b.Syscall, b.Confidence, clean(viaText(b)), clean(by))
 		}
 		tw.Flush()
+		if a.Incomplete {
+			fmt.Fprintf(bw, "  (and maybe more: the prediction is incomplete)\n")
+		}
 	}
 	if a.Fix != nil {
 		state := "not verified"

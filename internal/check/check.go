@@ -3,10 +3,16 @@
 // their imports), and which of those the unit's filter — SystemCallFilter= and the implicit filters of
 // ProtectClock= & co. — would block. It reads files only (a unit's "/" as an fs.FS) and decides; the
 // command renders and, asked, writes.
+//
+// A prediction covers only what was analysed: a program, a library it needs or its dynamic loader that
+// could not be (not found under the root, not an ELF file, another architecture's code, past the
+// scanner's bounds) is named with its reason in Program.NotAnalysed or Program.Error, and Incomplete
+// gathers them for the unit's answer.
 package check
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -18,26 +24,42 @@ import (
 
 	"github.com/sysdiag/sysdiag/internal/scan"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
+	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 // MaxELF bounds the size of a file the scanner reads (a hostile tree's huge file is refused, not read).
+// The scanner bounds what it reads of one further (internal/scan: 64 MiB of code).
 const MaxELF = 512 << 20
+
+// NotAnalysed is a file a prediction leaves out, and why: a program, a library it needs (not found under
+// the root, not an ELF file, another architecture's, too large) or its dynamic loader. The calls it would
+// make are not counted: a prediction with one is incomplete.
+type NotAnalysed struct {
+	Path   string `json:"path"` // the file; for a library not found, the name the program needs
+	What   string `json:"what"` // "program", "library" or "dynamic loader"
+	Reason string `json:"reason"`
+	// Programs are the unit's programs whose predictions it leaves out (in a unit's answer).
+	Programs []string `json:"programs,omitempty"`
+}
 
 // Program is one program a unit runs, and what it can call.
 type Program struct {
-	Path    string         `json:"path"`
-	From    []string       `json:"from"` // the Exec lines that run it ("ExecStart (unit.service:5)")
-	Interp  string         `json:"interpreter_of,omitempty"`
-	Static  bool           `json:"static"`
-	Go      bool           `json:"go"`
-	Libs    []string       `json:"libraries"`
-	Missing []string       `json:"missing_libraries,omitempty"`
-	Unknown int            `json:"computed_numbers"` // syscall sites whose number is computed: not followed
-	Reached []scan.Reached `json:"reached"`
-	Notes   []string       `json:"notes"`
-	Error   string         `json:"error,omitempty"`
-	Seconds float64        `json:"seconds"`
-	BuildID string         `json:"build_id,omitempty"`
+	Path    string   `json:"path"`
+	From    []string `json:"from"` // the Exec lines that run it ("ExecStart (unit.service:5)")
+	Interp  string   `json:"interpreter_of,omitempty"`
+	RunBy   string   `json:"run_by,omitempty"` // a "#!" script: its interpreter, analysed as a program of its own
+	Static  bool     `json:"static"`
+	Go      bool     `json:"go"`
+	Libs    []string `json:"libraries"`
+	Missing []string `json:"missing_libraries,omitempty"`
+	// NotAnalysed are its libraries and loader that could not be analysed (the program itself: Error).
+	NotAnalysed []NotAnalysed  `json:"not_analysed,omitempty"`
+	Unknown     int            `json:"computed_numbers"` // syscall sites whose number is computed: not followed
+	Reached     []scan.Reached `json:"reached"`
+	Notes       []string       `json:"notes"`
+	Error       string         `json:"error,omitempty"` // why the program itself was not analysed
+	Seconds     float64        `json:"seconds"`
+	BuildID     string         `json:"build_id,omitempty"`
 }
 
 // Loader scans programs and the libraries they load under one "/", each library once (by path).
@@ -58,7 +80,17 @@ func NewLoader(fsys fs.FS) *Loader {
 
 var defaultDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
 
+// open scans the file at p; an error is a reason for a person, without the path: "not found", "not an
+// ELF file", "too large (…)".
 func (l *Loader) open(p string) (*scan.Binary, error) {
+	b, err := l.scan(p)
+	if err != nil {
+		return b, errors.New(reason(b, err))
+	}
+	return b, nil
+}
+
+func (l *Loader) scan(p string) (*scan.Binary, error) {
 	f, err := l.FS.Open(strings.TrimPrefix(p, "/"))
 	if err != nil {
 		return nil, err
@@ -69,10 +101,10 @@ func (l *Loader) open(p string) (*scan.Binary, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", p)
+		return nil, errNotRegular
 	}
 	if st.Size() > MaxELF {
-		return nil, fmt.Errorf("%s: %d bytes, larger than the %d the scanner reads", p, st.Size(), MaxELF)
+		return nil, fmt.Errorf("too large (%d MiB, the bound is %d MiB per file)", st.Size()>>20, MaxELF>>20)
 	}
 	var r io.ReaderAt
 	size := st.Size()
@@ -86,6 +118,33 @@ func (l *Loader) open(p string) (*scan.Binary, error) {
 		r, size = bytes.NewReader(data), int64(len(data))
 	}
 	return scan.Open(r, size, p)
+}
+
+var errNotRegular = errors.New("not a regular file")
+
+// reason says why a file was not analysed, for a person (b: what the scanner read of it, or nil).
+func reason(b *scan.Binary, err error) string {
+	var fe *elf.FormatError
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "not found"
+	case errors.Is(err, scan.ErrArch):
+		if b != nil && b.Arch.Known() && b.Arch != syscalls.ArchX86_64 {
+			return fmt.Sprintf("%s code: only x86-64 is analysed", b.Arch)
+		}
+		if b != nil {
+			return fmt.Sprintf("not x86-64 code (%s): only x86-64 is analysed", b.Machine)
+		}
+		return "not x86-64 code: only x86-64 is analysed"
+	case errors.As(err, &fe) && strings.Contains(fe.Error(), "bad magic"), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "not an ELF file"
+	case errors.As(err, &fe):
+		return "not a valid ELF file: " + err.Error()
+	case errors.As(err, &pe):
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // find is where the dynamic loader would find a DT_NEEDED name for an object at from: a name with a
@@ -175,11 +234,7 @@ func (l *Loader) Analyze(p string) *Program {
 	defer func() { prog.Seconds = time.Since(t0).Seconds() }()
 	b, err := l.open(p)
 	if err != nil {
-		if b != nil && errors.Is(err, scan.ErrArch) {
-			prog.Error = fmt.Sprintf("%s code: %v", b.Arch, err)
-		} else {
-			prog.Error = err.Error()
-		}
+		prog.Error = err.Error()
 		return prog
 	}
 	prog.Static, prog.Go, prog.Unknown, prog.BuildID = b.Static, b.Go, b.Unknown, b.BuildID
@@ -203,11 +258,13 @@ func (l *Loader) Analyze(p string) *Program {
 		lp, ok := l.find(n.name, n.from, n.runpath)
 		if !ok {
 			prog.Missing = append(prog.Missing, n.name)
+			prog.NotAnalysed = append(prog.NotAnalysed, NotAnalysed{Path: n.name, What: "library",
+				Reason: "not found in the loader's search path (needed by " + n.from + ")"})
 			continue
 		}
 		lib, err := l.library(lp)
 		if err != nil {
-			prog.Notes = append(prog.Notes, fmt.Sprintf("%s: not scanned: %v", lp, err))
+			prog.NotAnalysed = append(prog.NotAnalysed, NotAnalysed{Path: lp, What: "library", Reason: err.Error()})
 			continue
 		}
 		libs = append(libs, lib)
@@ -221,13 +278,10 @@ func (l *Loader) Analyze(p string) *Program {
 		if ib, err := l.interp(b.Interp); err == nil {
 			interp = ib
 		} else {
-			prog.Notes = append(prog.Notes, fmt.Sprintf("the dynamic loader %s: not scanned: %v", b.Interp, err))
+			prog.NotAnalysed = append(prog.NotAnalysed, NotAnalysed{Path: b.Interp, What: "dynamic loader", Reason: err.Error()})
 		}
 	}
 	prog.Reached = scan.Reach(b, libs, interp)
-	if len(prog.Missing) > 0 {
-		prog.Notes = append(prog.Notes, "libraries not found under this root (their calls are not counted): "+strings.Join(prog.Missing, " "))
-	}
 	if prog.Unknown > 0 {
 		prog.Notes = append(prog.Notes, fmt.Sprintf("%d syscall site(s) in its own code take a computed number: not followed", prog.Unknown))
 	}
@@ -242,12 +296,66 @@ func (l *Loader) interp(p string) (*scan.Binary, error) {
 	if b, ok := l.interps[p]; ok {
 		return b, nil
 	}
+	if err, ok := l.errs[p]; ok {
+		return nil, err
+	}
 	b, err := l.open(p)
 	if err != nil {
+		l.errs[p] = err
 		return nil, err
 	}
 	l.interps[p] = b
 	return b, nil
+}
+
+// AnalyzeTarget analyses one of a unit's programs: Analyze, with the lines that run it and what the
+// command line said of it. A program whose path is not known offline is not analysed.
+func (l *Loader) AnalyzeTarget(t Target) *Program {
+	var p *Program
+	switch {
+	case t.NotAnalysed != "":
+		p = &Program{Path: t.Path, Libs: []string{}, Notes: []string{}, Reached: []scan.Reached{}, Error: t.NotAnalysed}
+	case t.RunBy != "":
+		// The kernel runs the interpreter, analysed as its own target; what the script makes it do is
+		// within the interpreter's calls, the programs it runs are not followed (the package's doc).
+		p = &Program{Path: t.Path, Libs: []string{}, Notes: []string{}, Reached: []scan.Reached{}, RunBy: t.RunBy}
+	case !strings.HasPrefix(t.Path, "/"):
+		p = &Program{Path: t.Path, Libs: []string{}, Notes: []string{}, Reached: []scan.Reached{}, Error: "not found in systemd's search path for programs"}
+	default:
+		p = l.Analyze(t.Path)
+	}
+	p.From = t.From
+	p.Interp = t.Interp
+	p.Notes = append(p.Notes, t.Notes...)
+	return p
+}
+
+// Incomplete lists, once each, what the programs' predictions leave out: a program that could not be
+// analysed, and the libraries and loaders that could not be, each with the programs it concerns. Empty:
+// the prediction covers every program and everything they load (but dlopen(), see the package's doc).
+func Incomplete(progs []*Program) []NotAnalysed {
+	out := []NotAnalysed{}
+	idx := map[string]int{}
+	add := func(n NotAnalysed, prog string) {
+		key := n.What + "\x00" + n.Path
+		if i, ok := idx[key]; ok {
+			out[i].Programs = appendNew(out[i].Programs, prog)
+			return
+		}
+		idx[key] = len(out)
+		n.Programs = []string{prog}
+		out = append(out, n)
+	}
+	for _, p := range progs {
+		if p.Error != "" {
+			add(NotAnalysed{Path: p.Path, What: "program", Reason: p.Error}, p.Path)
+			continue
+		}
+		for _, n := range p.NotAnalysed {
+			add(n, p.Path)
+		}
+	}
+	return out
 }
 
 // Target is one program a unit's commands run, with the lines that run it.
@@ -255,7 +363,11 @@ type Target struct {
 	Path   string
 	From   []string
 	Interp string // for an interpreter: the script it runs
+	RunBy  string // for a "#!" script: its interpreter (a target of its own)
 	Notes  []string
+	// NotAnalysed says why the program cannot be analysed ("" when it can): a specifier in its path
+	// that is not known offline.
+	NotAnalysed string
 }
 
 // Targets are the programs the unit's commands run under fsys: each command's program (symlinks
@@ -287,7 +399,7 @@ func Targets(fsys fs.FS, cmds []unitfile.Command, unit string) []Target {
 		if strings.Contains(c.Path, "%") {
 			p, ok := Specifiers(c.Path, unit)
 			if !ok {
-				out = append(out, Target{Path: c.Path, From: []string{from}, Notes: []string{"a specifier in the program's path that is not known offline: not analysed"}})
+				out = append(out, Target{Path: c.Path, From: []string{from}, NotAnalysed: "a specifier in its path that is not known offline"})
 				continue
 			}
 			c.Path = p
@@ -298,6 +410,7 @@ func Targets(fsys fs.FS, cmds []unitfile.Command, unit string) []Target {
 		}
 		add(progs[0], from, "", "")
 		if len(progs) > 1 {
+			out[idx[progs[0]]].RunBy = progs[1]
 			add(progs[1], from, progs[0], "interpreter of the script "+progs[0]+": the script's own commands are not followed")
 		}
 		base := path.Base(progs[0])

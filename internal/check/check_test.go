@@ -1,6 +1,8 @@
 package check
 
 import (
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/scan"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -137,4 +140,71 @@ func TestCache(t *testing.T) {
 		}
 	}
 	t.Logf("sleep: cold %.3fs, warm %.3fs", a.Seconds, b.Seconds)
+}
+
+// A tree with the programs but not their libraries: what was not analysed is named, with why, once per
+// file for all the programs it concerns; a program that is not ELF is named too.
+func TestIncomplete(t *testing.T) {
+	if syscalls.HostArch() != syscalls.ArchX86_64 {
+		t.Skipf("not run: x86-64 only; this host is %s", syscalls.HostArch())
+	}
+	prog, err := os.ReadFile("/usr/bin/true")
+	if err != nil {
+		t.Skipf("not run: no /usr/bin/true to copy: %v", err)
+	}
+	fsys := fstest.MapFS{
+		"usr/bin/true":  {Data: prog, Mode: 0o755},
+		"usr/bin/true2": {Data: prog, Mode: 0o755},
+		"usr/bin/fake":  {Data: []byte("not an ELF file"), Mode: 0o755},
+	}
+	l := NewLoader(fsys)
+	var progs []*Program
+	for _, p := range []string{"/usr/bin/true", "/usr/bin/true2", "/usr/bin/fake", "/usr/bin/absent"} {
+		progs = append(progs, l.AnalyzeTarget(Target{Path: p}))
+	}
+	progs = append(progs, l.AnalyzeTarget(Target{Path: "/usr/lib/%h/x", NotAnalysed: "a specifier in its path that is not known offline"}))
+	if progs[0].Error != "" || len(progs[0].NotAnalysed) != 2 {
+		t.Fatalf("true: %+v", progs[0])
+	}
+	got := map[string]NotAnalysed{}
+	for _, n := range Incomplete(progs) {
+		got[n.Path] = n
+	}
+	want := map[string]struct{ what, reason, progs string }{
+		"libc.so.6":                   {"library", "not found in the loader's search path (needed by /usr/bin/true)", "/usr/bin/true /usr/bin/true2"},
+		"/lib64/ld-linux-x86-64.so.2": {"dynamic loader", "not found", "/usr/bin/true /usr/bin/true2"},
+		"/usr/bin/fake":               {"program", "not an ELF file", "/usr/bin/fake"},
+		"/usr/bin/absent":             {"program", "not found", "/usr/bin/absent"},
+		"/usr/lib/%h/x":               {"program", "a specifier in its path that is not known offline", "/usr/lib/%h/x"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d not analysed, want %d: %+v", len(got), len(want), got)
+	}
+	for p, w := range want {
+		n := got[p]
+		if n.What != w.what || n.Reason != w.reason || strings.Join(n.Programs, " ") != w.progs {
+			t.Errorf("%s: %+v, want %+v", p, n, w)
+		}
+	}
+	if ns := Incomplete(nil); ns == nil || len(ns) != 0 {
+		t.Errorf("nothing analysed, nothing left out: %v", ns)
+	}
+}
+
+// The reasons people read: the scanner's refusals keep their numbers.
+func TestReason(t *testing.T) {
+	for err, want := range map[error]string{
+		&scan.TooLargeError{What: "code", Size: 80 << 20, Bound: 64 << 20}: "too large (80.0 MiB of code, the bound is 64 MiB)",
+		&fs.PathError{Op: "open", Path: "x", Err: fs.ErrPermission}:        "permission denied",
+		&fs.PathError{Op: "open", Path: "x", Err: fs.ErrNotExist}:          "not found",
+		errNotRegular: "not a regular file",
+		io.EOF:        "not an ELF file",
+	} {
+		if got := reason(nil, err); got != want {
+			t.Errorf("reason(%v) = %q, want %q", err, got, want)
+		}
+	}
+	if got := reason(&scan.Binary{Arch: syscalls.ArchAARCH64}, scan.ErrArch); got != "aarch64 code: only x86-64 is analysed" {
+		t.Errorf("aarch64: %q", got)
+	}
 }

@@ -64,13 +64,13 @@ func (b *Binary) closure(roots []int) Export {
 	for len(queue) > 0 {
 		k := queue[0]
 		queue = queue[1:]
-		f, d := b.funcs[k], depth[k]
-		for nr := range f.sys {
-			if old, ok := e.Sys[nr]; !ok || d < old {
-				e.Sys[nr] = d
+		f, d := &b.funcs[k], depth[k]
+		for _, nr := range f.sys {
+			if old, ok := e.Sys[int(nr)]; !ok || d < old {
+				e.Sys[int(nr)] = d
 			}
 		}
-		e.Unknown += f.unknown
+		e.Unknown += int(f.unknown)
 		for _, ic := range f.imports {
 			key := ic.Sym
 			if ic.RDI != nil || ic.RAX != nil {
@@ -83,9 +83,9 @@ func (b *Binary) closure(roots []int) Export {
 			calls = append(calls, ImportAt{Sym: ic.Sym, Depth: d, RDI: ic.RDI, RAX: ic.RAX})
 		}
 		for _, c := range f.calls {
-			if _, seen := depth[c]; !seen {
-				depth[c] = d + 1
-				queue = append(queue, c)
+			if _, seen := depth[int(c)]; !seen {
+				depth[int(c)] = d + 1
+				queue = append(queue, int(c))
 			}
 		}
 	}

@@ -2,9 +2,11 @@ package scan
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -164,5 +166,50 @@ func TestNotAnalysed(t *testing.T) {
 		if err != ErrArch || b == nil || b.Arch != syscalls.ArchI386 {
 			t.Errorf("i386: %v %+v", err, b)
 		}
+	}
+}
+
+// A file past a bound is refused as too large, with what it has and the bound, before it is decoded.
+// The bounds are lowered here: the test binary itself stands for a large file.
+func TestTooLarge(t *testing.T) {
+	needX86(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, exe) // within the real bounds
+	if len(b.funcs) == 0 {
+		t.Fatal("no functions")
+	}
+	for _, c := range []struct {
+		name  string
+		lower func()
+		want  string
+	}{
+		{"code", func() { maxCode = 1 << 20 }, `^too large \([0-9.]+ MiB of code, the bound is 1 MiB\)$`},
+		{"tables", func() { maxTables = 1 << 20 }, `^too large \([0-9.]+ MiB of symbol and relocation tables, the bound is 1 MiB\)$`},
+		{"functions", func() { maxFuncs = 100 }, `^too large \(more than 100 functions, the bound is 100\)$`},
+		{"one function", func() { maxFuncInsts = 10 }, `^too large \(a function of more than 10 instructions, the bound is 10\)$`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func(code, tables int64, funcs, insts int) {
+				maxCode, maxTables, maxFuncs, maxFuncInsts = code, tables, funcs, insts
+			}(maxCode, maxTables, maxFuncs, maxFuncInsts)
+			c.lower()
+			f, err := os.Open(exe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			st, _ := f.Stat()
+			b, err := Open(f, st.Size(), exe)
+			var tl *TooLargeError
+			if !errors.As(err, &tl) || b != nil {
+				t.Fatalf("Open with the bound lowered: %v (binary %v), want a *TooLargeError and nothing", err, b != nil)
+			}
+			if !regexp.MustCompile(c.want).MatchString(err.Error()) {
+				t.Errorf("%q does not match %s", err, c.want)
+			}
+		})
 	}
 }

@@ -55,10 +55,117 @@ func callerSaved(r reg) bool {
 	return false
 }
 
-// inst is one decoded instruction.
+// inst is one decoded instruction, reduced to what the walks read: 32 bytes (x86asm.Inst is over 200,
+// and a large library is tens of millions of instructions).
 type inst struct {
-	addr uint64
-	in   x86asm.Inst
+	addr   uint64
+	v0, v1 int64 // the first two operands' values: an immediate, a branch displacement, a memory displacement
+	op     op
+	len    uint8
+	k0, k1 kind
+	r0, r1 reg8  // a register operand's family; a memory operand's base's (-1: none, or not a general register)
+	m0, m1 uint8 // a memory operand's memIndex and memRIP
+}
+
+// op is an instruction's class, as far as the walks and the call graph care.
+type op uint8
+
+const (
+	opOther   op = iota
+	opSyscall    // SYSCALL
+	opCall       // CALL
+	opJmp        // JMP
+	opJcc        // a conditional jump (JA … JS)
+	opEnd        // RET, UD2, HLT: no fall-through
+	opRead       // CMP, TEST, BT, NOP: read only
+	opPush       // PUSH
+	opPop        // POP
+	opMov        // MOV
+	opZero       // XOR, SUB: zero with the same register twice
+	opLea        // LEA
+)
+
+// kind is what an operand is.
+type kind uint8
+
+const (
+	kNone kind = iota
+	kReg
+	kMem
+	kImm
+	kRel
+	kOther
+)
+
+// reg8 is a reg in a byte.
+type reg8 int8
+
+const (
+	memIndex = 1 << iota // the memory operand has an index register
+	memRIP               // its base is RIP
+)
+
+func classify(o x86asm.Op) op {
+	switch o {
+	case x86asm.SYSCALL:
+		return opSyscall
+	case x86asm.CALL:
+		return opCall
+	case x86asm.JMP:
+		return opJmp
+	case x86asm.RET, x86asm.UD2, x86asm.HLT:
+		return opEnd
+	case x86asm.CMP, x86asm.TEST, x86asm.BT, x86asm.NOP:
+		return opRead
+	case x86asm.PUSH:
+		return opPush
+	case x86asm.POP:
+		return opPop
+	case x86asm.MOV:
+		return opMov
+	case x86asm.XOR, x86asm.SUB:
+		return opZero
+	case x86asm.LEA:
+		return opLea
+	}
+	if o >= x86asm.JA && o <= x86asm.JS {
+		return opJcc
+	}
+	return opOther
+}
+
+func operand(a x86asm.Arg) (k kind, r reg8, m uint8, v int64) {
+	switch a := a.(type) {
+	case nil:
+		return kNone, -1, 0, 0
+	case x86asm.Reg:
+		return kReg, reg8(family(a)), 0, 0
+	case x86asm.Mem:
+		if a.Index != 0 {
+			m |= memIndex
+		}
+		if a.Base == x86asm.RIP {
+			m |= memRIP
+		}
+		return kMem, reg8(family(a.Base)), m, a.Disp
+	case x86asm.Imm:
+		return kImm, -1, 0, int64(a)
+	case x86asm.Rel:
+		return kRel, -1, 0, int64(a)
+	}
+	return kOther, -1, 0, 0
+}
+
+// decodeX86 decodes the instruction at the start of code, at addr (ok false: not an instruction).
+func decodeX86(code []byte, addr uint64) (inst, bool) {
+	in, err := x86asm.Decode(code, 64)
+	if err != nil || in.Len <= 0 || in.Len > 15 {
+		return inst{}, false
+	}
+	i := inst{addr: addr, op: classify(in.Op), len: uint8(in.Len)}
+	i.k0, i.r0, i.m0, i.v0 = operand(in.Args[0])
+	i.k1, i.r1, i.m1, i.v1 = operand(in.Args[1])
+	return i, true
 }
 
 // loc is where a value is tracked: a register, or a stack slot (base register + displacement).
@@ -85,17 +192,17 @@ type values struct {
 // code is a function's instructions, with its jump targets (address → the jumps to it) for the walks.
 type code struct {
 	in      []inst
-	sources map[uint64][]int
+	sources map[uint64][]int32
 }
 
 func newCode(in []inst) *code {
-	c := &code{in: in, sources: map[uint64][]int{}}
+	c := &code{in: in, sources: map[uint64][]int32{}}
 	for k, i := range in {
-		if i.in.Op == x86asm.CALL {
+		if i.op != opJcc && i.op != opJmp {
 			continue
 		}
-		if t, ok := target(i); ok && i.in.Op >= x86asm.JA && i.in.Op <= x86asm.JS || ok && i.in.Op == x86asm.JMP {
-			c.sources[t] = append(c.sources[t], k)
+		if t, ok := target(i); ok {
+			c.sources[t] = append(c.sources[t], int32(k))
 		}
 	}
 	return c
@@ -126,7 +233,7 @@ func (c *code) walk(i int, l loc, budget *int, v *values, seen map[[2]int]bool) 
 		// Crossing into the start of the block at j+1: the jumps to it are predecessors too.
 		if j+1 < len(c.in) && j+1 <= i {
 			for _, src := range c.sources[c.in[j+1].addr] {
-				c.walk(src, l, budget, v, seen)
+				c.walk(int(src), l, budget, v, seen)
 			}
 		}
 		if j < 0 {
@@ -140,63 +247,63 @@ func (c *code) walk(i int, l loc, budget *int, v *values, seen map[[2]int]bool) 
 			}
 			return
 		}
-		in := c.in[j].in
-		switch in.Op {
-		case x86asm.JMP, x86asm.RET, x86asm.UD2, x86asm.HLT:
+		in := &c.in[j]
+		switch in.op {
+		case opJmp, opEnd:
 			return // no fall-through into j+1; its jumps were followed above
-		case x86asm.CMP, x86asm.TEST, x86asm.BT, x86asm.NOP:
+		case opRead:
 			continue // reads only
-		case x86asm.PUSH, x86asm.POP:
+		case opPush, opPop:
 			if l.slot && l.base == rSP {
 				v.unknown = true // the stack pointer moved: slots shift
 				return
 			}
-			if in.Op == x86asm.PUSH {
+			if in.op == opPush {
 				continue
 			}
-		case x86asm.CALL:
+		case opCall:
 			if !l.slot && callerSaved(l.reg) {
 				v.unknown = true
 				return
 			}
 			continue
 		}
-		dst, isReg := in.Args[0].(x86asm.Reg)
-		dm, isMem := in.Args[0].(x86asm.Mem)
+		isReg, isMem := in.k0 == kReg, in.k0 == kMem
+		dst := reg(in.r0)
 		writes := false
 		switch {
-		case !l.slot && isReg && family(dst) == l.reg:
+		case !l.slot && isReg && dst == l.reg:
 			writes = true
-		case l.slot && isMem && family(dm.Base) == l.base && dm.Disp == l.disp && dm.Index == 0:
+		case l.slot && isMem && dst == l.base && in.v0 == l.disp && in.m0&memIndex == 0:
 			writes = true
 		}
 		if !writes {
-			if l.slot && isReg && family(dst) == l.base {
+			if l.slot && isReg && dst == l.base {
 				v.unknown = true // the slot's base moved
 				return
 			}
 			continue
 		}
-		switch in.Op {
-		case x86asm.MOV:
-			switch src := in.Args[1].(type) {
-			case x86asm.Imm:
-				v.consts[int64(src)] = true
+		switch in.op {
+		case opMov:
+			switch in.k1 {
+			case kImm:
+				v.consts[in.v1] = true
 				return
-			case x86asm.Reg:
-				l = loc{reg: family(src), valid: true}
-			case x86asm.Mem:
-				if src.Index != 0 || src.Base == x86asm.RIP || family(src.Base) < 0 {
+			case kReg:
+				l = loc{reg: reg(in.r1), valid: true}
+			case kMem:
+				if in.m1&(memIndex|memRIP) != 0 || in.r1 < 0 {
 					v.unknown = true
 					return
 				}
-				l = loc{slot: true, base: family(src.Base), disp: src.Disp, valid: true}
+				l = loc{slot: true, base: reg(in.r1), disp: in.v1, valid: true}
 			default:
 				v.unknown = true
 				return
 			}
-		case x86asm.XOR, x86asm.SUB:
-			if r, ok := in.Args[1].(x86asm.Reg); ok && isReg && family(r) == family(dst) {
+		case opZero:
+			if in.k1 == kReg && isReg && in.r1 == in.r0 {
 				v.consts[0] = true
 				return
 			}
@@ -209,54 +316,58 @@ func (c *code) walk(i int, l loc, budget *int, v *values, seen map[[2]int]bool) 
 	}
 }
 
-// sweepX86 decodes [addr, addr+len(code)) linearly. Undecodable bytes are skipped one at a time.
-func sweepX86(code []byte, addr uint64) []inst {
-	out := make([]inst, 0, len(code)/3+1)
-	for off := 0; off < len(code); {
-		in, err := x86asm.Decode(code[off:], 64)
-		if err != nil || in.Len == 0 {
+// sweep decodes code (at base) linearly from address from, calling each for every instruction until it
+// returns false. Undecodable bytes are skipped one at a time.
+func sweep(code []byte, base, from uint64, each func(inst) bool) {
+	if from < base {
+		return
+	}
+	for off := from - base; off < uint64(len(code)); {
+		i, ok := decodeX86(code[off:], base+off)
+		if !ok {
 			off++
 			continue
 		}
-		out = append(out, inst{addr + uint64(off), in})
-		off += in.Len
+		if !each(i) {
+			return
+		}
+		off += uint64(i.len)
 	}
+}
+
+// sweepX86 decodes [addr, addr+len(code)) linearly into a slice (for small code: the tests').
+func sweepX86(code []byte, addr uint64) []inst {
+	var out []inst
+	sweep(code, addr, addr, func(i inst) bool { out = append(out, i); return true })
 	return out
 }
 
 // target is the destination of a direct call or jump (rel32/rel8), ok false for an indirect one.
 func target(i inst) (uint64, bool) {
-	if r, ok := i.in.Args[0].(x86asm.Rel); ok {
-		return uint64(int64(i.addr) + int64(i.in.Len) + int64(r)), true
+	if i.k0 == kRel {
+		return uint64(int64(i.addr) + int64(i.len) + i.v0), true
 	}
 	return 0, false
 }
 
 // ripSlot is the address a rip-relative memory operand names (a GOT slot for `call [rip+X]`).
 func ripSlot(i inst) (uint64, bool) {
-	if m, ok := i.in.Args[0].(x86asm.Mem); ok && m.Base == x86asm.RIP && m.Index == 0 {
-		return uint64(int64(i.addr) + int64(i.in.Len) + m.Disp), true
+	if i.k0 == kMem && i.m0 == memRIP {
+		return uint64(int64(i.addr) + int64(i.len) + i.v0), true
 	}
 	return 0, false
 }
 
-func isSyscall(i inst) bool { return i.in.Op == x86asm.SYSCALL }
+func isSyscall(i inst) bool { return i.op == opSyscall }
 
-func isCall(i inst) bool { return i.in.Op == x86asm.CALL }
+func isCall(i inst) bool { return i.op == opCall }
 
-func isJmp(i inst) bool {
-	return i.in.Op == x86asm.JMP
-}
-
-func isRet(i inst) bool { return i.in.Op == x86asm.RET }
+func isJmp(i inst) bool { return i.op == opJmp }
 
 // ripSource is the address a rip-relative source operand names (lea r, [rip+X]).
 func ripSource(i inst) (uint64, bool) {
-	if i.in.Op != x86asm.LEA {
-		return 0, false
-	}
-	if m, ok := i.in.Args[1].(x86asm.Mem); ok && m.Base == x86asm.RIP && m.Index == 0 {
-		return uint64(int64(i.addr) + int64(i.in.Len) + m.Disp), true
+	if i.op == opLea && i.k1 == kMem && i.m1 == memRIP {
+		return uint64(int64(i.addr) + int64(i.len) + i.v1), true
 	}
 	return 0, false
 }
