@@ -29,6 +29,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
+		Cmds:          map[string]func(ts *testscript.TestScript, neg bool, args []string){"gen": genCmd, "exits": exitsCmd},
 		// [cgo] and [!cgo]: what a build without cgo answers differs (no libseccomp verification).
 		Condition: func(cond string) (bool, error) {
 			if cond == "cgo" {

@@ -70,6 +70,9 @@ change that lets the unit run.`,
 				}
 				return nil
 			}
+			if !c.Runnable() { // cobra checks the arguments of runnable commands only
+				c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+			}
 		}
 		wrapArgs(c)
 	}
