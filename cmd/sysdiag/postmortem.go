@@ -38,11 +38,13 @@ func newPostmortemCmd() *cobra.Command {
 		Long: `List every unit (system and user) that its seccomp filter killed in the window — default: since the
 last boot — with each blocked call once and how often (a restart loop is one line), the line that
 blocked it, and the smallest fix for all of that unit's calls, verified like why's. Kills that no
-evidence ties to a unit are listed apart, never dropped and never guessed; units that failed with no
-record but whose filter answers denials with an errno are listed as "possibly denied silently".
+evidence ties to a unit are counted apart by host, program and call (the earliest listed one by one),
+never dropped and never guessed; units that failed with no record but whose filter answers denials
+with an errno are listed as "possibly denied silently".
 
-Exit status (for deploy pipelines): 0 when nothing was killed or silently failed in the window, 4 when
-something was (--fail-on never: 0 after printing). Nothing is written unless --write is given.`,
+Exit status (for deploy pipelines): 4 when the window holds a seccomp kill — of a unit (matching --unit),
+or one tied to no unit, which may be any unit's — or a unit possibly denied silently; 0 when it holds
+none (--fail-on never: always 0, after printing). Nothing is written unless --write is given.`,
 		Example: `  $ sysdiag postmortem --since "10 min ago"
   $ sysdiag postmortem --since "2026-12-02 14:00" --json
   $ sysdiag postmortem --since -1h --write && systemctl daemon-reload`,
@@ -58,7 +60,7 @@ something was (--fail-on never: 0 after printing). Nothing is written unless --w
 	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "the units' systemd version (default: the manager's, or the local systemd)")
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&opts.write, "write", false, "write each unit's drop-in (as why --write does)")
-	c.Flags().StringVar(&opts.failOn, "fail-on", "killed", "exit 4 when units were killed or failed silently (killed), or always 0 (never)")
+	c.Flags().StringVar(&opts.failOn, "fail-on", "killed", "exit 4 when the window holds a kill, of a unit or tied to none, or a unit failed silently (killed); or always 0 (never)")
 	registerSources(c, &opts.sources)
 	_ = c.RegisterFlagCompletionFunc("unit", func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		return completeUnits(false, prefix), cobra.ShellCompDirectiveNoFileComp
@@ -69,7 +71,7 @@ something was (--fail-on never: 0 after printing). Nothing is written unless --w
 	return c
 }
 
-// exitKilled is postmortem's status when the window had kills or silent failures.
+// exitKilled is postmortem's status when the window had kills (tied to a unit or not) or silent failures.
 const exitKilled = 4
 
 func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.Time) error {
@@ -135,11 +137,17 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	if jr != nil {
 		jr.Close()
 	}
-	var all []evidence.Violation
+	// The kills, in memory bounded by what the evidence finds: the store keeps in full only those the
+	// attribution can still use (near an exit, of the pids the journal is asked about; a main pid's it
+	// ties at once); the rest are filed as they come, counted exactly. Logged calls (SystemCallLog=
+	// floods) are left out.
+	lim := diagnose.DefaultLimits
+	if jr == nil || facts.ForeignPIDs {
+		lim.JournalPIDs = 0 // no journal to ask about a pid
+	}
+	store := diagnose.NewKillStore(facts, lim)
 	reports, err := collect(sf, w, nil, nil, func(v evidence.Violation) error {
-		if v.Action.IsKill() { // logged calls (SystemCallLog= floods) are not what a post-mortem is about
-			all = append(all, v)
-		}
+		store.Add(v)
 		return nil
 	})
 	if err != nil {
@@ -147,18 +155,18 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	}
 	if jr != nil && !facts.ForeignPIDs {
 		if r, _, err := sf.OpenJournal(); err == nil {
-			facts.Processes, facts.Runs = processesOf(r, all, w, facts.Runs)
+			facts.Processes, facts.Runs = processesOf(r, store.Pending(), w, facts.Runs)
 			r.Close()
 		}
 	}
-	evidence.Attribute(all, facts)
+	store.Attribute(facts)
 
 	// 2. Per host and unit: its files, its filter for its host's version, the diagnosis, folded.
 	localT, _, err := systemdTable(opts.systemdVersion)
 	if err != nil {
 		return err
 	}
-	pm, err := diagnose.BuildPostmortem(diagnose.PostmortemInput{Window: w, Unit: opts.unit, Kills: all, Failed: failed,
+	pm, err := diagnose.BuildPostmortem(diagnose.PostmortemInput{Window: w, Unit: opts.unit, Store: store, Failed: failed,
 		Sources: reports, Versions: units.versions, Table: localT}, units)
 	if err != nil {
 		return err
@@ -195,8 +203,12 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	for _, h := range pm.Hosts {
 		n += len(h.Units)
 	}
-	if (n > 0 || len(pm.Silent) > 0) && opts.failOn == "killed" {
-		return &cliError{exitKilled, fmt.Errorf("%d unit(s) killed, %d possibly denied silently, %d kill(s) not tied to a unit in the window", n, len(pm.Silent), len(pm.Unattributed)), ""}
+	if (n > 0 || len(pm.Silent) > 0 || pm.UnattributedTotal > 0) && opts.failOn == "killed" {
+		hint := ""
+		if pm.UnattributedTotal > 0 {
+			hint = "a kill tied to no unit may be any unit's: the report names its program and call; --fail-on never exits 0"
+		}
+		return &cliError{exitKilled, fmt.Errorf("%d unit(s) killed, %d possibly denied silently, %d kill(s) not tied to a unit in the window", n, len(pm.Silent), pm.UnattributedTotal), hint}
 	}
 	return nil
 }
@@ -312,13 +324,14 @@ func loadUnitFor(root string, k diagnose.UnitKey, vs []evidence.Violation) (*dia
 	return u, nil
 }
 
-// processesOf asks the journal, for each untied kill's pid, what that process wrote itself (at most 256
-// pids): journald's trusted fields name its unit and invocation. Their runs are added, open-ended.
+// processesOf asks the journal, for each untied kill's pid, what that process wrote itself (at most
+// diagnose.MaxJournalPIDs pids, the ones the KillStore kept kills of): journald's trusted fields name its
+// unit and invocation. Their runs are added, open-ended.
 func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, runs []evidence.Run) ([]journal.Process, []evidence.Run) {
 	pids := map[int]bool{}
 	var entries []journal.Fields
 	for _, v := range vs {
-		if v.Unit != "" || !v.Action.IsKill() || pids[v.PID] || len(pids) >= 256 {
+		if v.Unit != "" || !v.Action.IsKill() || pids[v.PID] || len(pids) >= diagnose.MaxJournalPIDs {
 			continue
 		}
 		pids[v.PID] = true
@@ -380,7 +393,7 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 		n += len(h.Units)
 	}
 	fmt.Fprintf(bw, "%d unit(s) killed by their seccomp filter%s; %d possibly denied silently; %d kill(s) not tied to a unit\n\n",
-		n, windowText(win), len(pm.Silent), len(pm.Unattributed))
+		n, windowText(win), len(pm.Silent), pm.UnattributedTotal)
 	if n > 0 {
 		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "HOST\tUNIT\tKILLS\tCALLS\tSMALLEST GROUP\tFIX")
@@ -456,13 +469,57 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 			fmt.Fprintf(bw, "  %s\n", clean(s.Explain))
 		}
 	}
-	if len(pm.Unattributed) > 0 {
-		fmt.Fprintf(bw, "\nNot tied to a unit:\n")
-		for _, v := range pm.Unattributed {
-			fmt.Fprintf(bw, "  %s  pid %d  %s  %s (%s %d)  %s\n", v.Time, v.PID, clean(v.Exe), v.Syscall, v.Arch, v.Number, v.Action)
-		}
+	if pm.UnattributedTotal > 0 {
+		printUntied(bw, pm)
 	}
 	return bw.err
+}
+
+// untiedGroupsShown is how many groups of untied kills the text lists (--json lists them all).
+const untiedGroupsShown = 20
+
+// printUntied prints the kills tied to no unit: counted by host, program and call, then the earliest one by one.
+func printUntied(bw io.Writer, pm *diagnose.Postmortem) {
+	fmt.Fprintf(bw, "\nNot tied to a unit, by program and call:\n")
+	tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  KILLS\tHOST\tPROGRAM\tCALL\tFIRST\tLAST")
+	gs, rest, more := pm.UnattributedGroups, 0, 0
+	var other *diagnose.UntiedGroup
+	if n := len(gs); n > 0 && gs[n-1].Other {
+		gs, other = gs[:n-1], &gs[n-1]
+	}
+	if len(gs) > untiedGroupsShown+1 {
+		for _, g := range gs[untiedGroupsShown:] {
+			rest += g.Count
+		}
+		gs, more = gs[:untiedGroupsShown], len(gs)-untiedGroupsShown
+	}
+	for _, g := range gs {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s (%s %d)\t%s\t%s\n", g.Count, clean(hostText(diagnose.HostReport{Host: g.Host, MachineID: g.MachineID})),
+			clean(exeOr(g.Exe)), g.Syscall, g.Arch, g.Number, g.First, g.Last)
+	}
+	tw.Flush()
+	if more > 0 {
+		fmt.Fprintf(bw, "  and %d kill(s) in %d more groups (--json lists them)\n", rest, more)
+	}
+	if other != nil {
+		fmt.Fprintf(bw, "  and %d kill(s) of other programs and calls, past %d groups, from %s to %s\n", other.Count, len(pm.UnattributedGroups)-1, other.First, other.Last)
+	}
+	if len(pm.Unattributed) < pm.UnattributedTotal {
+		fmt.Fprintf(bw, "\n%d kill(s) not tied to a unit (showing %d):\n", pm.UnattributedTotal, len(pm.Unattributed))
+	} else {
+		fmt.Fprintf(bw, "\n%d kill(s) not tied to a unit:\n", pm.UnattributedTotal)
+	}
+	for _, v := range pm.Unattributed {
+		fmt.Fprintf(bw, "  %s  pid %d  %s  %s (%s %d)  %s\n", v.Time, v.PID, clean(v.Exe), v.Syscall, v.Arch, v.Number, v.Action)
+	}
+}
+
+func exeOr(exe string) string {
+	if exe == "" {
+		return "-"
+	}
+	return exe
 }
 
 // hostText names a host in one word: hostname, and the start of its machine id where the journal names

@@ -19,12 +19,16 @@ import (
 // calls folded and one fix; the kills nothing ties to a unit; the units that failed with an errno-mode
 // filter and no record.
 type Postmortem struct {
-	Since        string         `json:"since"`
-	Until        string         `json:"until,omitempty"`
-	Hosts        []HostReport   `json:"hosts"`
-	Unattributed []Violation    `json:"unattributed"`
-	Silent       []Silent       `json:"silent"`
-	Sources      []SourceReport `json:"sources"`
+	Since string       `json:"since"`
+	Until string       `json:"until,omitempty"`
+	Hosts []HostReport `json:"hosts"`
+	// Unattributed are examples of the kills nothing ties to a unit: the earliest (at most
+	// Limits.Examples). UnattributedTotal counts them all, UnattributedGroups by host, program and call.
+	Unattributed       []Violation    `json:"unattributed"`
+	UnattributedTotal  int            `json:"unattributed_total"`
+	UnattributedGroups []UntiedGroup  `json:"unattributed_groups"`
+	Silent             []Silent       `json:"silent"`
+	Sources            []SourceReport `json:"sources"`
 }
 
 // HostReport is one host's killed units.
@@ -84,29 +88,6 @@ type UnitKey struct {
 // HostOf is the key's host.
 func (k UnitKey) HostOf() journal.Host { return journal.Host{Hostname: k.Host, MachineID: k.Machine} }
 
-// Group sorts the window's violations by (host, unit), oldest first within each; kills that no evidence
-// ties to a unit come back apart, never dropped. Logged calls (SystemCallLog=) are not kills and are
-// left out.
-func Group(vs []evidence.Violation) (map[UnitKey][]evidence.Violation, []evidence.Violation) {
-	by := map[UnitKey][]evidence.Violation{}
-	var lost []evidence.Violation
-	for _, v := range vs {
-		if !v.Action.IsKill() {
-			continue
-		}
-		if v.Unit == "" {
-			lost = append(lost, v)
-			continue
-		}
-		k := UnitKey{v.Node, v.Machine, v.Unit, v.UserUnit}
-		by[k] = append(by[k], v)
-	}
-	for k := range by {
-		sort.SliceStable(by[k], func(i, j int) bool { return by[k][i].Time.Before(by[k][j].Time) })
-	}
-	return by, lost
-}
-
 // Keys lists the groups' keys in a stable order: host, then unit.
 func Keys(by map[UnitKey][]evidence.Violation) []UnitKey {
 	keys := make([]UnitKey, 0, len(by))
@@ -147,31 +128,38 @@ func InvocationsOf(vs []evidence.Violation) []journal.Invocation {
 
 // Fold reduces a unit's answer over a window: one finding per distinct call (the first), and the count,
 // first and last time of each. A restart loop killed 40 times on one call is one call with count 40.
-func Fold(res *Result, vs []evidence.Violation) UnitReport {
-	type key struct {
-		name, arch, action string
-		nr                 int
-	}
-	var order []key
-	counts := map[key]*CallCount{}
+func Fold(res *Result, vs []evidence.Violation) UnitReport { return fold(res, vs, nil) }
+
+// fold is Fold over the kills a store kept of a unit (vs, oldest first); t, when not nil, has the exact
+// numbers of all the unit's kills, kept or not.
+func fold(res *Result, vs []evidence.Violation, t *unitTally) UnitReport {
+	var order []callKey
+	counts := map[callKey]*CallCount{}
 	var firsts []Finding
 	for i, v := range vs {
-		k := key{v.Name, v.Arch.String(), v.Action.String(), v.Syscall}
-		t := v.Time.UTC().Format(time.RFC3339Nano)
+		k := callKeyOf(v)
+		ts := stamp(v.Time)
 		if c := counts[k]; c != nil {
 			c.Count++
-			c.Last = t
+			c.Last = ts
 			continue
 		}
 		order = append(order, k)
-		counts[k] = &CallCount{Syscall: v.Name, Number: v.Syscall, Arch: v.Arch.String(), Action: v.Action.String(), Count: 1, First: t, Last: t}
+		counts[k] = &CallCount{Syscall: v.Name, Number: v.Syscall, Arch: v.Arch.String(), Action: v.Action.String(), Count: 1, First: ts, Last: ts}
 		if i < len(res.Violations) {
 			firsts = append(firsts, res.Violations[i])
 		}
 	}
 	r := UnitReport{Result: res, Kills: len(vs)}
+	if t != nil {
+		r.Kills = t.kills
+	}
 	for _, k := range order {
-		r.Calls = append(r.Calls, *counts[k])
+		c := *counts[k]
+		if n := t.callOf(k); n != nil {
+			c.Count, c.First, c.Last = n.count, stamp(n.first), stamp(n.last)
+		}
+		r.Calls = append(r.Calls, c)
 	}
 	res.Violations = firsts
 	return r
@@ -262,11 +250,13 @@ type UnitSource interface {
 	Load(k UnitKey, vs []evidence.Violation) (Loaded, error)
 }
 
-// PostmortemInput is a window's evidence: its kills, attributed (evidence.Attribute), and the units that
-// failed with an exit code in it.
+// PostmortemInput is a window's evidence: its kills, attributed (a KillStore after its Attribute, or a
+// slice after evidence.Attribute), and the units that failed with an exit code in it.
 type PostmortemInput struct {
-	Window  audit.Window
-	Unit    string // only units matching this glob ("" every unit)
+	Window audit.Window
+	Unit   string // only units matching this glob ("" every unit)
+	// Store holds the window's kills, bounded; when nil, Kills are put into one with DefaultLimits.
+	Store   *KillStore
 	Kills   []evidence.Violation
 	Failed  []journal.UnitResult
 	Sources []SourceReport
@@ -277,12 +267,23 @@ type PostmortemInput struct {
 }
 
 // BuildPostmortem answers a window: every killed unit of every host, its calls folded and one fix for
-// them all (verified, or by name when its files are missing); the kills tied to no unit; the units that
-// failed under an errno-mode filter with no record. Pure but for what src reads.
+// them all (verified, or by name when its files are missing); the kills tied to no unit, counted by
+// host, program and call, the earliest listed; the units that failed under an errno-mode filter with no
+// record. Pure but for what src reads.
 func BuildPostmortem(in PostmortemInput, src UnitSource) (*Postmortem, error) {
-	by, lost := Group(in.Kills)
+	store := in.Store
+	if store == nil {
+		lim := DefaultLimits
+		lim.JournalPIDs = 0 // attributed already: nothing is kept for it
+		store = NewKillStore(evidence.Facts{}, lim)
+		for _, v := range in.Kills {
+			store.Add(v)
+		}
+	}
+	by := store.Units()
+	groups, lost := store.untied.report()
 	pm := &Postmortem{Since: in.Window.Since.UTC().Format(time.RFC3339), Unattributed: []Violation{}, Silent: []Silent{},
-		Hosts: []HostReport{}, Sources: in.Sources}
+		Hosts: []HostReport{}, Sources: in.Sources, UnattributedTotal: store.untied.total, UnattributedGroups: groups}
 	if !in.Window.Until.IsZero() {
 		pm.Until = in.Window.Until.UTC().Format(time.RFC3339)
 	}
@@ -311,7 +312,7 @@ func BuildPostmortem(in PostmortemInput, src UnitSource) (*Postmortem, error) {
 			res.Notes = append(res.Notes, "the unit's files could not be read ("+l.LoadErr.Error()+"): no line, and the fix is computed from the calls alone, not verified")
 			res.Fix = FixByName(u, vs, u.Home)
 		}
-		rep := Fold(res, vs)
+		rep := fold(res, vs, store.units[k])
 		if u.Live && u.NRestarts != nil {
 			rep.NRestarts = u.NRestarts
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
-func TestGroupAndFold(t *testing.T) {
+func TestStoreAndFold(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
 	kill := func(unit, name string, nr int, s int) evidence.Violation {
 		return evidence.Violation{Unit: unit, Name: name, Syscall: nr, Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess, Time: t0.Add(time.Duration(s) * time.Second),
@@ -20,8 +20,13 @@ func TestGroupAndFold(t *testing.T) {
 	}
 	vs := []evidence.Violation{kill("loop.service", "swapon", 167, 3), kill("loop.service", "swapon", 167, 1), kill("a.service", "fchown", 93, 2),
 		kill("loop.service", "swapon", 167, 5), {Name: "ptrace", Action: audit.ActionKillProcess, PID: 9}, {Unit: "log.service", Action: audit.ActionLog}}
-	by, lost := Group(vs)
-	if len(by) != 2 || len(lost) != 1 || lost[0].PID != 9 {
+	s := NewKillStore(evidence.Facts{}, DefaultLimits)
+	for _, v := range vs {
+		s.Add(v)
+	}
+	by := s.Units()
+	_, lost := s.untied.report()
+	if len(by) != 2 || len(lost) != 1 || lost[0].PID != 9 || s.untied.total != 1 {
 		t.Fatalf("groups %v, lost %v (logged calls are not kills)", by, lost)
 	}
 	keys := Keys(by)
