@@ -5,6 +5,9 @@
 //
 // Start with [ParseCoredump] and [ParseUnitExit]: pure functions from an entry's fields to a value. The
 // fields come from the live journal, a journal directory or files ([Open], in sd.go, the one file that
-// touches libsystemd), or from `journalctl -o export` text ([ReadExport]). [ReadCoreSigInfo] recovers
-// the blocked syscall from a stored core file's NT_SIGINFO note when no audit record exists.
+// touches libsystemd), or from `journalctl -o export` text ([ReadExportStats], a stream that counts damage
+// in [ExportStats] rather than fail on it). [LoadExport] turns export files into a [Memory] that answers
+// sysdiag's queries like the live journal, holding only the entries and fields those queries can ask
+// for (kept.go lists them). [ReadCoreSigInfo] recovers the blocked syscall from a stored core file's
+// NT_SIGINFO note when no audit record exists.
 package journal

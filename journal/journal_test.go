@@ -179,9 +179,16 @@ func TestMemoryQuery(t *testing.T) {
 		t.Errorf("%d coredumps in the example", n)
 	}
 	n = 0
-	m.Query([]string{"_TRANSPORT=audit"}, time.Unix(4000000000, 0), time.Time{}, func(Fields) error { n++; return nil })
+	if err := m.Query([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, time.Time{}, time.Time{}, func(Fields) error { n++; return nil }); err != nil || n == 0 {
+		t.Errorf("SECCOMP records in the example: %d, %v", n, err)
+	}
+	n = 0
+	m.Query([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, time.Unix(4000000000, 0), time.Time{}, func(Fields) error { n++; return nil })
 	if n != 0 {
 		t.Errorf("since the future: %d entries", n)
+	}
+	if st := m.Stats(); st.Entries == 0 || st.Kept == 0 || st.Damaged() {
+		t.Errorf("stats %+v", st)
 	}
 }
 
