@@ -64,7 +64,7 @@ var callerQueries = map[string][]callerQuery{
 		{[]string{"MESSAGE_ID=" + MessageCoredump, "COREDUMP_SIGNAL=31"}, nil, coredumpFields},
 	},
 	// q ranges over {{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, {"_TRANSPORT=kernel"}}.
-	"internal/sources/sources.go: Only(append([]string{\"_TRANSPORT\", \"_AUDIT_TYPE\", \"MESSAGE\", \"_AUDIT_ID\", \"_SOURCE_REALTIME_TIMESTAMP\"}, journal.HostFields...)...).Query(q)": {
+	"internal/sources/sources.go: Only(journal.AuditFields...).Query(q)": {
 		{[]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, auditOnly, auditOnly},
 		{[]string{"_TRANSPORT=kernel"}, auditOnly, auditOnly},
 	},

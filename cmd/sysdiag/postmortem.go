@@ -106,7 +106,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	if sf.WantsJournal() {
 		r, _, err := sf.OpenJournal()
 		if err != nil {
-			return failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
+			return failureErr(err, journalHint(err))
 		}
 		jr = r
 		var exits []journal.UnitExit

@@ -54,6 +54,9 @@ func warnSources(w io.Writer, reps []sourceReport, found int) (st sourcesRead) {
 		if r.Malformed > 0 || r.TooLong > 0 {
 			fmt.Fprintf(w, "sysdiag: %s %s: skipped %d malformed and %d over-long records\n", r.Name, r.Path, r.Malformed, r.TooLong)
 		}
+		for _, s := range r.Skipped {
+			fmt.Fprintf(w, "sysdiag: %s: %s\n", r.Path, s)
+		}
 		switch {
 		case r.Partial:
 			fmt.Fprintf(w, "sysdiag: %s was read only in part (%d records, then: %s)\n", r.Path, r.Records, r.Error)
@@ -73,4 +76,14 @@ func partialErr(st sourcesRead) error {
 	}
 	return failureErr(fmt.Errorf("the answer covers only part of %s", strings.Join(st.partial, "; ")),
 		"the source failed while it was read (a log truncated or rotated by copy-truncate?): read it again, or a copy of it")
+}
+
+// journalHint is the next step when the journal a command names cannot be opened: a file that is not
+// export text is not a permission problem.
+func journalHint(err error) string {
+	var ee *journal.ExportError
+	if errors.As(err, &ee) {
+		return "is it `journalctl -o export` output? a binary journal file is named with --journal-file, a directory of them with --journal-dir"
+	}
+	return "run as root or in the systemd-journal group, or name copied journals with --journal-dir"
 }

@@ -193,7 +193,7 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 		r, _, err := sf.OpenJournal()
 		jr = r
 		if err != nil {
-			return nil, failureErr(err, "run as root or in the systemd-journal group, or name copied journals with --journal-dir")
+			return nil, failureErr(err, journalHint(err))
 		}
 		unitField, coreField := "UNIT=", "COREDUMP_UNIT="
 		if u.User {

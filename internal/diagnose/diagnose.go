@@ -506,7 +506,10 @@ type SourceReport struct {
 	// Partial: the source failed after records were read from it (a log truncated while it was read):
 	// what it gave is in the answer, what came after the failure is not.
 	Partial bool `json:"partial,omitempty"`
-	Default bool `json:"-"`
+	// Skipped says what else was left out and why, in words ("2 entries cut off by the end of the
+	// file"): nothing found is dropped without being counted and said.
+	Skipped []string `json:"skipped,omitempty"`
+	Default bool     `json:"-"`
 }
 
 // UserFlag is " --user" for a user unit's commands.

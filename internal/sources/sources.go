@@ -5,6 +5,7 @@
 package sources
 
 import (
+	"fmt"
 	"errors"
 	"io/fs"
 	"strings"
@@ -143,6 +144,9 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 		rep := &Report{Name: "journal", Default: defaults}
 		reps = append(reps, rep)
 		r, name, err := jr, "the journal", error(nil)
+		if len(sf.Exports) > 0 {
+			name = "journal export " + strings.Join(sf.Exports, ", ")
+		}
 		if r == nil {
 			r, name, err = sf.OpenJournal()
 			if err == nil {
@@ -150,6 +154,9 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 			}
 		}
 		rep.Path = name
+		if m, ok := r.(*journal.Memory); ok && err == nil {
+			rep.Skipped = ExportSkipped(m.Stats())
+		}
 		since, until := w.Since, w.Until
 		if !since.IsZero() {
 			since = since.Add(-Slack)
@@ -179,7 +186,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 						return err
 					}
 					defer jq.Close()
-					return jq.Only(append([]string{"_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP"}, journal.HostFields...)...).
+					return jq.Only(journal.AuditFields...).
 						Query(q, since, until, func(f journal.Fields) error {
 							if f["_TRANSPORT"] == "kernel" && !strings.Contains(f["MESSAGE"], "type=1326 audit(") {
 								return nil
@@ -286,6 +293,37 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 		out[i].Partial = r.Error != "" && r.Records > 0
 	}
 	return out, emitErr
+}
+
+// ExportSkipped says in words what an export's reading left out (journal.ExportStats).
+func ExportSkipped(st journal.ExportStats) []string {
+	var out []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{
+		{st.Truncated, "cut off by the end of the file (a truncated copy)"},
+		{st.Skipped, "malformed (a bad field line or name, a lying binary size, or over the entry bound)"},
+		{st.NoTimestamp, "without __REALTIME_TIMESTAMP or _SOURCE_REALTIME_TIMESTAMP (no window can hold them)"},
+	} {
+		if c.n > 0 {
+			out = append(out, fmt.Sprintf("%d entr%s %s", c.n, plural(c.n, "y", "ies"), c.what))
+		}
+	}
+	if st.LongFields > 0 {
+		out = append(out, fmt.Sprintf("%d field%s over 1 MiB left out of their entries", st.LongFields, plural(st.LongFields, "", "s")))
+	}
+	if st.SourceTime > 0 {
+		out = append(out, fmt.Sprintf("%d entr%s timed by _SOURCE_REALTIME_TIMESTAMP (no __REALTIME_TIMESTAMP)", st.SourceTime, plural(st.SourceTime, "y", "ies")))
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 var repMu sync.Mutex
