@@ -5,8 +5,8 @@
 package sources
 
 import (
-	"fmt"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"sync"
