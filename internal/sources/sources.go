@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -124,6 +125,11 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 	for _, k := range sf.Kmsg {
 		rep := &Report{Name: "kmsg", Path: k}
 		add(rep, func(fn func(audit.Record) error) error {
+			if filepath.Clean(k) == "/dev/kmsg" { // the live kernel log: drained, not followed
+				st, err := audit.ReadDevKmsg(w, fn)
+				rep.Records, rep.Malformed = st.Records, st.Malformed
+				return err
+			}
 			st, err := audit.ReadKmsgFile(k, w, fn)
 			rep.Records, rep.Malformed, rep.TooLong = st.Records, st.Malformed, st.TooLong
 			return err
