@@ -40,6 +40,9 @@ func TestPackage(t *testing.T) {
 	if out, err := sh("sysdiag --version"); err != nil || !strings.HasPrefix(out, "sysdiag 0.") || !strings.Contains(out, "group tables: v245") {
 		t.Errorf("--version: %v %q", err, out)
 	}
+	if out, err := sh("grep -x 'License: Apache-2.0' /usr/share/doc/sysdiag/copyright"); err != nil || strings.Count(out, "Apache-2.0") != 2 {
+		t.Errorf("the package's copyright file names Apache-2.0 (Files: * and its License stanza): %v %q", err, out)
+	}
 	if out, err := sh("man sysdiag-why 2>&1 | head -40"); err != nil || !strings.Contains(out, "SYSDIAG-WHY(8)") || !strings.Contains(out, "--write") {
 		t.Errorf("man sysdiag-why: %v\n%s", err, out)
 	}
