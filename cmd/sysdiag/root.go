@@ -32,9 +32,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `sysdiag explains seccomp kills of systemd units (status=31/SYS): the blocked syscall with its
 name, number, arch and @groups for the unit's systemd version, and the smallest SystemCallFilter=
 change that lets the unit run.`,
-		Example: `  $ sysdiag syscall 93 --arch x86_64 --systemd-version 252
-  $ sysdiag syscall mseal --json
-  $ sysdiag groups @chown`,
+		Example: `  $ sysdiag why nginx.service                      # the last kill of a unit, the line, the fix
+  $ sysdiag postmortem --since "10 min ago"        # every unit killed since a deploy (exit 4 if any)
+  $ sysdiag trial nginx.service --for 60s          # one run with the filter logging: every call at once`,
 		Version: version(),
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -52,7 +52,25 @@ change that lets the unit run.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr(err, fmt.Sprintf("see '%s --help'", c.CommandPath()))
 	})
-	root.AddCommand(newSyscallCmd(), newGroupsCmd(), newEventsCmd(), newWhyCmd(), newWatchCmd(), newPostmortemCmd(), newTrialCmd(), newCheckCmd(), newGenManCmd())
+	// The commands by what the user is doing, the main jobs first (as gh and systemctl group theirs).
+	cobra.EnableCommandSorting = false
+	root.SetUsageTemplate(usageTemplate)
+	root.AddGroup(&cobra.Group{ID: "diagnose", Title: "Diagnose a kill:"}, &cobra.Group{ID: "ahead", Title: "Fix ahead of a kill:"},
+		&cobra.Group{ID: "lookup", Title: "Look up:"})
+	for _, g := range []struct {
+		id   string
+		cmds []*cobra.Command
+	}{
+		{"diagnose", []*cobra.Command{newWhyCmd(), newPostmortemCmd(), newEventsCmd(), newWatchCmd()}},
+		{"ahead", []*cobra.Command{newTrialCmd(), newCheckCmd()}},
+		{"lookup", []*cobra.Command{newSyscallCmd(), newGroupsCmd()}},
+	} {
+		for _, c := range g.cmds {
+			c.GroupID = g.id
+			root.AddCommand(c)
+		}
+	}
+	root.AddCommand(newGenManCmd())
 	root.AddCommand(&cobra.Command{
 		Use:   "exit-codes",
 		Short: "What sysdiag's exit status means",
@@ -130,3 +148,35 @@ func version() string {
 
 // release is the release version a package build stamps in; "" for a build from a clone.
 var release string
+
+// usageTemplate is cobra's, with the examples last: a command's help ends with a real example.
+const usageTemplate = `Usage:{{if .Runnable}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasAvailableSubCommands}}{{$cmds := .Commands}}{{if eq (len .Groups) 0}}
+
+Available Commands:{{range $cmds}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{else}}{{range $group := .Groups}}
+
+{{.Title}}{{range $cmds}}{{if (and (eq .GroupID $group.ID) (or .IsAvailableCommand (eq .Name "help")))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if not .AllChildCommandsHaveGroup}}
+
+Additional Commands:{{range $cmds}}{{if (and (eq .GroupID "") (or .IsAvailableCommand (eq .Name "help")))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global Flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasHelpSubCommands}}
+
+Additional help topics:{{range .Commands}}{{if .IsAdditionalHelpTopicCommand}}
+  {{rpad .CommandPath .CommandPathPadding}} {{.Short}}{{end}}{{end}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
+`
