@@ -82,7 +82,7 @@ func genCmd(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "sparse": // SIZE MiB of hole with no newline, then one kill at the very end
 		size := int64(num(2, 256)) << 20
-		rec := killLine("", t0, 0, 3000, 8000, 93)
+		rec := "\n" + killLine("", t0, 0, 3000, 8000, 93) // the hole is one line with no newline
 		f, err := os.Create(out)
 		ts.Check(err)
 		ts.Check(f.Truncate(size))

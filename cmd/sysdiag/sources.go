@@ -52,7 +52,7 @@ func warnSources(w io.Writer, reps []sourceReport, found int) (st sourcesRead) {
 			st.any = true
 		}
 		if r.Malformed > 0 || r.TooLong > 0 {
-			fmt.Fprintf(w, "sysdiag: %s %s: skipped %d malformed and %d over-long records\n", r.Name, r.Path, r.Malformed, r.TooLong)
+			fmt.Fprintf(w, "sysdiag: %s %s: skipped %d malformed records and %d over-long lines\n", r.Name, r.Path, r.Malformed, r.TooLong)
 		}
 		for _, s := range r.Skipped {
 			fmt.Fprintf(w, "sysdiag: %s: %s\n", r.Path, s)

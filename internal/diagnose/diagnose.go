@@ -501,8 +501,11 @@ type SourceReport struct {
 	Path      string `json:"path,omitempty"`
 	Records   int    `json:"records"`
 	Malformed int    `json:"malformed,omitempty"`
-	TooLong   int    `json:"too_long,omitempty"`
-	Error     string `json:"error,omitempty"`
+	TooLong   int    `json:"too_long,omitempty"` // lines over the reader's bound, skipped
+	// OutOfWindow: records outside --since/--until, skipped (a record dated far ahead by a clock step
+	// never stops the read: it is counted here).
+	OutOfWindow int    `json:"out_of_window,omitempty"`
+	Error       string `json:"error,omitempty"`
 	// Partial: the source failed after records were read from it (a log truncated while it was read):
 	// what it gave is in the answer, what came after the failure is not.
 	Partial bool `json:"partial,omitempty"`

@@ -109,15 +109,18 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 		logs = []string{DefaultAuditLog}
 	}
 	if len(logs) > 0 {
-		files, err := audit.LogFiles(logs)
+		files, skipped, err := audit.FindLogFiles(logs)
 		if err != nil {
 			return nil, &BadInputError{err}
 		}
+		for _, sk := range skipped { // a FIFO named like a rotation is never opened: it would block the read
+			reps = append(reps, &Report{Name: "audit.log", Path: sk.Path, Skipped: []string{sk.Why + ", not a log: not read"}})
+		}
 		for _, f := range files {
-			rep := &Report{Name: "audit.log", Path: f, Default: defaults}
+			rep := &Report{Name: "audit.log", Path: f.Path, Default: defaults}
 			add(rep, func(fn func(audit.Record) error) error {
-				st, err := audit.ReadLogFile(f, w, fn)
-				rep.Records, rep.Malformed, rep.TooLong = st.Records, st.Malformed, st.TooLong
+				st, err := f.Read(w, fn)
+				rep.Records, rep.Malformed, rep.TooLong, rep.OutOfWindow = st.Records, st.Malformed, st.TooLong, st.OutOfWindow
 				return err
 			})
 		}
@@ -131,7 +134,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 				return err
 			}
 			st, err := audit.ReadKmsgFile(k, w, fn)
-			rep.Records, rep.Malformed, rep.TooLong = st.Records, st.Malformed, st.TooLong
+			rep.Records, rep.Malformed, rep.TooLong, rep.OutOfWindow = st.Records, st.Malformed, st.TooLong, st.OutOfWindow
 			return err
 		})
 	}
