@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -371,5 +372,34 @@ func TestMappedTruncatedWhileRead(t *testing.T) {
 	// A record that is not the fault's is never half-delivered: the callback saw whole records only.
 	if n == 0 {
 		t.Fatal("no record before the truncation")
+	}
+}
+
+// A line longer than MaxLine appended to a followed log, written in pieces: dropped whole (its tail is
+// not taken for a line of its own, even when the tail looks like a record), counted once, and the record
+// after it is reported.
+func TestFollowLogLongLine(t *testing.T) {
+	path := t.TempDir() + "/audit.log"
+	os.WriteFile(path, nil, 0o644)
+	lf, err := FollowLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(pid int) string {
+		return fmt.Sprintf("type=SECCOMP msg=audit(1795346400.000:%d): pid=%d comm=\"p\" exe=\"/p\" sig=31 arch=c000003e syscall=41 compat=0 ip=0x1 code=0x80000000", pid, pid)
+	}
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	// 3 MiB of junk, then — on the same line — text shaped like a record, then a real record.
+	for i := 0; i < 3; i++ {
+		f.WriteString(strings.Repeat("x", 1<<20))
+	}
+	f.WriteString(" " + rec(666) + "\n" + rec(7) + "\n")
+	f.Close()
+	var pids []int
+	if err := lf.drain(make([]byte, 1<<20), func(r Record) error { pids = append(pids, r.PID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pids, []int{7}) || lf.Stats().TooLong != 1 {
+		t.Errorf("pids %v, too long %d; want [7], 1", pids, lf.Stats().TooLong)
 	}
 }

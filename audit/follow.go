@@ -16,7 +16,14 @@ type LogFollower struct {
 	ino     uint64
 	off     int64
 	partial []byte
+	// skipping: inside a line longer than MaxLine, its start already dropped: the rest of it up to its
+	// newline is dropped too (it is not a line of its own, and must not be decoded as one).
+	skipping bool
+	st       Stats
 }
+
+// Stats says what the follower read and skipped so far (lines over MaxLine, malformed records).
+func (l *LogFollower) Stats() Stats { return l.st }
 
 // FollowLog opens path at its current end: Run reports what is written from now on.
 func FollowLog(path string) (*LogFollower, error) {
@@ -41,7 +48,7 @@ func (l *LogFollower) open(atEnd bool) error {
 		f.Close()
 		return err
 	}
-	l.f, l.ino, l.off, l.partial = f, inode(fi), 0, nil
+	l.f, l.ino, l.off, l.partial, l.skipping = f, inode(fi), 0, nil, false
 	if atEnd {
 		l.off = fi.Size()
 	}
@@ -86,15 +93,24 @@ func (l *LogFollower) drain(buf []byte, fn func(Record) error) error {
 		n, err := l.f.ReadAt(buf, l.off)
 		if n > 0 {
 			l.off += int64(n)
-			data := append(l.partial, buf[:n]...)
+			l.st.Bytes += int64(n)
+			data := buf[:n]
+			if l.skipping {
+				nl := bytes.IndexByte(data, '\n')
+				if nl < 0 {
+					continue // still inside the long line
+				}
+				data, l.skipping = data[nl+1:], false
+			}
+			data = append(l.partial, data...)
 			end := bytes.LastIndexByte(data, '\n') + 1
-			var st Stats
-			if err := scanBlock(data[:end], &st, fn); err != nil {
+			if err := scanBlock(data[:end], &l.st, fn); err != nil {
 				return err
 			}
 			rest := data[end:]
 			if len(rest) > MaxLine {
-				rest = nil
+				l.st.TooLong++
+				rest, l.skipping = nil, true
 			}
 			l.partial = append(l.partial[:0], rest...)
 		}
