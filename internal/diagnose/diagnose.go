@@ -499,6 +499,7 @@ type Unit struct {
 type SourceReport struct {
 	Name      string `json:"name"`
 	Path      string `json:"path,omitempty"`
+	Bytes     int64  `json:"bytes,omitempty"` // bytes read (audit.log, kmsg text)
 	Records   int    `json:"records"`
 	Malformed int    `json:"malformed,omitempty"`
 	TooLong   int    `json:"too_long,omitempty"` // lines over the reader's bound, skipped

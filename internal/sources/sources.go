@@ -120,7 +120,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 			rep := &Report{Name: "audit.log", Path: f.Path, Default: defaults}
 			add(rep, func(fn func(audit.Record) error) error {
 				st, err := f.Read(w, fn)
-				rep.Records, rep.Malformed, rep.TooLong, rep.OutOfWindow = st.Records, st.Malformed, st.TooLong, st.OutOfWindow
+				rep.Bytes, rep.Records, rep.Malformed, rep.TooLong, rep.OutOfWindow = st.Bytes, st.Records, st.Malformed, st.TooLong, st.OutOfWindow
 				return err
 			})
 		}
@@ -134,7 +134,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 				return err
 			}
 			st, err := audit.ReadKmsgFile(k, w, fn)
-			rep.Records, rep.Malformed, rep.TooLong, rep.OutOfWindow = st.Records, st.Malformed, st.TooLong, st.OutOfWindow
+			rep.Bytes, rep.Records, rep.Malformed, rep.TooLong, rep.OutOfWindow = st.Bytes, st.Records, st.Malformed, st.TooLong, st.OutOfWindow
 			return err
 		})
 	}
