@@ -3,8 +3,11 @@ package diagnose
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
@@ -33,5 +36,19 @@ func TestCompareAnalyze(t *testing.T) {
 	CompareAnalyze(res, f, rows, 257)
 	if res.Filter.MatchesAnalyze != nil || len(res.Notes) != 0 {
 		t.Errorf("another release: %v %v", res.Filter.MatchesAnalyze, res.Notes)
+	}
+}
+
+// A kill known only from its coredump (no audit record, no readable core) names no call: the answer says
+// "call unknown", never "killed by its seccomp filter:  blocked" with an empty name (REVIEW.md §2.14).
+func TestDiagnoseCoredumpOnlyKill(t *testing.T) {
+	tb := syscalls.Select(syscalls.Version{Major: 252, Point: 39})
+	as := []fixes.Assignment{{Directive: "SystemCallFilter", Value: "~@swap"}}
+	f := fixes.Build(tb, as, nil)
+	v := evidence.Violation{Time: time.Unix(1795428000, 0), PID: 7, Syscall: -1, Action: audit.ActionKillProcess, Sig: 31, CoarseTime: true,
+		Sources: []string{"coredump"}, Unit: "u.service"}
+	res := Diagnose(&Unit{Name: "u.service", Assigns: as}, f, tb, "", &Evidence{Violations: []evidence.Violation{v}})
+	if !strings.Contains(res.Diagnosis, "call unknown: no audit record") || strings.Contains(res.Diagnosis, ":  blocked") {
+		t.Errorf("diagnosis: %q", res.Diagnosis)
 	}
 }
