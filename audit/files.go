@@ -72,7 +72,7 @@ func FindLogFiles(patterns []string) (files []LogFile, skipped []SkippedFile, er
 				return // gone since the glob
 			}
 			if !fi.Mode().IsRegular() {
-				skipped = append(skipped, SkippedFile{p, kindOf(fi.Mode())})
+				skipped = append(skipped, SkippedFile{p, FileKind(fi.Mode())})
 				return
 			}
 		}
@@ -121,8 +121,9 @@ func (e notLogError) Error() string {
 }
 func (e notLogError) Is(target error) bool { return target == ErrNotLog }
 
-// kindOf names a file type for people.
-func kindOf(m os.FileMode) string {
+// FileKind names a file type for people ("a named pipe"): in errors about files that are not what a flag
+// wants (a log, a tree).
+func FileKind(m os.FileMode) string {
 	switch {
 	case m.IsRegular():
 		return "a regular file"
@@ -159,7 +160,7 @@ func openLog(path string, streams bool) (*os.File, os.FileInfo, error) {
 	}
 	pipe := fi.Mode()&os.ModeNamedPipe != 0
 	if !fi.Mode().IsRegular() && !(pipe && streams) {
-		return nil, nil, &os.PathError{Op: "open", Path: path, Err: notLogError{kindOf(fi.Mode())}}
+		return nil, nil, &os.PathError{Op: "open", Path: path, Err: notLogError{FileKind(fi.Mode())}}
 	}
 	flag := os.O_RDONLY | syscall.O_NOCTTY
 	if !pipe {
@@ -176,7 +177,7 @@ func openLog(path string, streams bool) (*os.File, os.FileInfo, error) {
 	}
 	if ofi.Mode().Type() != fi.Mode().Type() {
 		f.Close()
-		return nil, nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("it changed from %s to %s while it was opened", kindOf(fi.Mode()), kindOf(ofi.Mode()))}
+		return nil, nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("it changed from %s to %s while it was opened", FileKind(fi.Mode()), FileKind(ofi.Mode()))}
 	}
 	return f, ofi, nil
 }

@@ -571,7 +571,7 @@ func checkDir(flag, dir string) error {
 	case err != nil:
 		return usageErr(fmt.Errorf("%s %s: not a directory: %w", flag, dir, err), flag+" names a directory: a copy of a machine's /")
 	case !fi.IsDir():
-		return usageErr(fmt.Errorf("%s %s: not a directory (%s)", flag, dir, kindOf(fi.Mode())), flag+" names a directory: a copy of a machine's /")
+		return usageErr(fmt.Errorf("%s %s: not a directory (%s)", flag, dir, audit.FileKind(fi.Mode())), flag+" names a directory: a copy of a machine's /")
 	}
 	return nil
 }
@@ -579,23 +579,6 @@ func checkDir(flag, dir string) error {
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
-}
-
-// kindOf names a file's type for an error.
-func kindOf(m os.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "a regular file"
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a block device"
-	}
-	return m.Type().String()
 }
 
 // rootFor is the tree a host's units are read from: its own --root HOST=DIR (HOST its hostname or its
