@@ -65,8 +65,10 @@ func scanMapped(f *os.File, start, size int64, lim limits, fn func(Record) error
 		err      error
 	}
 	workers := min(runtime.GOMAXPROCS(0), 4)
-	// Chunks in flight, in file order: the capacity bounds the chunks (and records) held.
-	order := make(chan chan result, workers*2)
+	// Chunks in flight, in file order: the capacity bounds the chunks (and records) held. One per worker:
+	// a log of nothing but kills holds ~40 k records per chunk, and 2× as many chunks in flight cost
+	// 1 M kills' postmortem 248 → 169 MiB for no measurable speed on the 1 GiB ENRICHED log (0.12 s).
+	order := make(chan chan result, workers)
 	done := make(chan struct{})
 	var wg sync.WaitGroup // the workers
 	var producer sync.WaitGroup
