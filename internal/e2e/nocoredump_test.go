@@ -126,9 +126,17 @@ func TestWhyWithoutSystemdCoredump(t *testing.T) {
 			uc, ud := pre+"c.service", pre+"d.service"
 			writeUnit(t, uc, unitBody(probe+" tick fchown"), false)
 			writeUnit(t, ud, unitBody(probe+" tick fchown"), false)
-			wc, _ := sameSecond(t, uc, ud)
+			wc, wd := sameSecond(t, uc, ud)
 			if foreign {
-				if len(wc.Violations) != 0 || !anyContains(wc.Notes, "not tied to any unit") {
+				// Only kills close enough that either exit fits either are ambiguous. On a loaded machine
+				// the two may die further apart than that: then each exit has one kill that fits and the
+				// ties are right, not guesses — checked as such, and said.
+				if apart, ok := killsApart(wc, wd); ok && apart > 150*time.Millisecond {
+					if len(wc.Violations) != 1 || len(wd.Violations) != 1 || wc.Violations[0].AttributedBy.Method != "main-exit" || wd.Violations[0].AttributedBy.Method != "main-exit" {
+						t.Fatalf("kills %v apart, each exit fits one kill: want each tied by main-exit: %+v / %+v", apart, wc, wd)
+					}
+					t.Logf("same program: the kills were %v apart under this load, each tied by its own exit (checked); the ambiguous case was not produced", apart)
+				} else if len(wc.Violations) != 0 || !anyContains(wc.Notes, "not tied to any unit") {
 					t.Fatalf("two kills of one program in one second must not be guessed: %+v", wc)
 				}
 			} else if len(wc.Violations) != 1 || wc.Violations[0].AttributedBy.Method != "main-pid" {
@@ -175,6 +183,19 @@ func sameSecond(t *testing.T, a, b string) (whyJSON, whyJSON) {
 			return wa, wb
 		}
 	}
+}
+
+// killsApart is how far apart the two units' kills were, when both were tied (each why found its kill).
+func killsApart(a, b whyJSON) (time.Duration, bool) {
+	if len(a.Violations) != 1 || len(b.Violations) != 1 {
+		return 0, false
+	}
+	ta, err1 := time.Parse(time.RFC3339Nano, a.Violations[0].Time)
+	tb, err2 := time.Parse(time.RFC3339Nano, b.Violations[0].Time)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return (ta.Sub(tb)).Abs(), true
 }
 
 func anyContains(ss []string, sub string) bool {
