@@ -1,10 +1,10 @@
 #!/bin/bash
-# fresh-root.sh [REV] — the honest test of the README's two commands: make a minimal Debian 12 root
-# (mmdebstrap --variant=minbase bookworm, from Debian's packages, made anew every run: nothing is cached
-# that could hide an install step), put a clean clone of REV (default HEAD) in it, and run, inside it and
-# exactly as the README writes them:
-#     ./scripts/example.sh
-#     ./scripts/test.sh
+# fresh-root.sh [REV] — the honest test of the README: make a minimal Debian 12 root (mmdebstrap
+# --variant=minbase bookworm, from Debian's packages, made anew every run: nothing is cached that could
+# hide an install step), put a clean clone of REV (default HEAD) in it, and run, inside it, as root, from
+# the clone's top, in order and exactly as the README writes them, the commands of its ```sh ci blocks
+# (scripts/readme-commands.sh lists them): building and installing the .deb, the installed sysdiag on the
+# bundled example, ./scripts/example.sh, ./scripts/test.sh.
 # Only these come from the host: Go (bind-mounted read-only at /usr/local/go), the CA bundle (so a TLS
 # proxy the host trusts works for the Go module proxy), and git in the root (a user who cloned has it).
 #
@@ -78,8 +78,8 @@ cd /work/sysdiag
 exec env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb LANG=C.UTF-8 \
   CI="${CI:-}" FUZZTIME="${FUZZTIME:-}" SSL_CERT_FILE=$ca GOPROXY="$(PATH=$PATH:$goroot/bin go env GOPROXY)" \
   bash -c 'set -e
-    echo "\$ ./scripts/example.sh"; ./scripts/example.sh
-    echo "\$ ./scripts/test.sh"; ./scripts/test.sh'
+    ./scripts/readme-commands.sh > /tmp/readme-commands
+    while IFS= read -r cmd; do echo "\$ \$cmd"; bash -ec "\$cmd" < /dev/null; done < /tmp/readme-commands'
 EOF
 chmod +x "$work/enter.sh"
 echo "== fresh-root: the README's commands, inside the root"

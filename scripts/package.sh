@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+scripts/setup.sh --build >&2 # a fresh machine has no gcc or -dev packages: the README's first command must work
 umask 022
 out=$(realpath -m "${1:-dist}")
 version=$(sed -n '1s/^sysdiag (\([^)]*\)).*/\1/p' internal/dist/changelog)

@@ -1,6 +1,6 @@
 #!/bin/bash
-# setup.sh — install what sysdiag needs on Debian 12 (run as root). Idempotent: apt runs only when a
-# package is missing.
+# setup.sh [--build] — install what sysdiag needs on Debian 12 (run as root). Idempotent: apt runs only
+# when a package is missing. --build: only what building and packaging need (scripts/package.sh).
 #   build:  gcc, pkg-config, libseccomp-dev (libseccomp-golang is cgo), libsystemd-dev (sdjournal #includes
 #           <systemd/sd-journal.h>), Go (from the machine or PATH)
 #   run:    libsystemd0 (sdjournal dlopens it), systemd, libseccomp2
@@ -22,7 +22,9 @@
 set -euo pipefail
 pkgs=(gcc pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd libseccomp2 util-linux dpkg-dev)
 e2e_pkgs=(gcc-multilib systemd-coredump libdw1 auditd ncat zstd bc dbus libpam-systemd mmdebstrap qemu-system-x86 e2fsprogs systemd-journal-remote)
-if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] || [ -d /run/systemd/system ]; then
+if [ "${1:-}" = --build ]; then
+  : # package.sh: only what building and packaging need
+elif [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] || [ -d /run/systemd/system ]; then
   echo "setup: this host is booted with systemd: not installing the real-systemd tests' packages (${e2e_pkgs[*]}); those tests skip here — run them with scripts/fresh-root.sh on a machine that is not booted with systemd" >&2
 else
   pkgs+=("${e2e_pkgs[@]}")

@@ -24,8 +24,8 @@ import (
 //     the shown lines, except that trailing spaces are ignored and a line `…` stands for any number of
 //     lines. stderr is not compared.
 //   - A `$ sysdiag` line anywhere else (a ```text block of a live host's answer) must not be runnable on
-//     bundled data: one that names testdata/ or is a lookup (syscall, groups, exit-codes) belongs in a
-//     console block, where it is checked.
+//     bundled data: a lookup (syscall, groups, exit-codes), or why, postmortem or events on testdata/,
+//     belongs in a console block, where it is checked.
 //   - The commands of a ```sh ci block (what CI runs on a fresh machine, in order) that are sysdiag
 //     commands are run in-process too and must exit 0.
 //
@@ -221,12 +221,14 @@ func notRunnable(name string, line int, l string) error {
 	if err != nil || len(args) == 0 {
 		return nil // not a command this test could run anyway
 	}
-	runnable := strings.Contains(s, "testdata/")
+	var runnable bool
 	switch args[0] {
 	case "syscall", "groups", "exit-codes":
 		runnable = true
 	case "help":
 		runnable = len(args) > 1 && args[1] == "exit-codes"
+	case "why", "postmortem", "events":
+		runnable = strings.Contains(s, "testdata/") // check --root testdata/… reads this machine's programs
 	}
 	if runnable {
 		return fmt.Errorf("%s:%d: `%s` runs on bundled data: show it in a ```console block, where its output is checked", name, line, s)
@@ -353,7 +355,7 @@ func firstDrift(want, got []string) string {
 				at = fmt.Sprintf("printed line %d is %q", j+1, got[j])
 			}
 			if skip {
-				at = fmt.Sprintf("not printed after line %d", j)
+				at = fmt.Sprintf("not printed after printed line %d", j)
 			}
 			return fmt.Sprintf("first drift: shown line %d %q: %s", i+1, w, at)
 		}
