@@ -1,7 +1,8 @@
 #!/bin/bash
 # setup.sh [--build] — install what sysdiag needs on Debian 12 (run as root). Idempotent: apt runs only
 # when a package is missing. --build: only what building and packaging need (scripts/package.sh).
-#   build:  gcc, pkg-config, libseccomp-dev (libseccomp-golang is cgo), libsystemd-dev (sdjournal #includes
+#   build:  gcc and libc6-dev (gcc only recommends it: --no-install-recommends leaves cgo without
+#           stdlib.h), pkg-config, libseccomp-dev (libseccomp-golang is cgo), libsystemd-dev (sdjournal #includes
 #           <systemd/sd-journal.h>), Go (from the machine or PATH)
 #   run:    libsystemd0 (sdjournal dlopens it), systemd, libseccomp2
 #   package: dpkg-dev (dpkg-shlibdeps computes the .deb's Depends: from the binary's libraries)
@@ -20,7 +21,7 @@
 # Where they are installed, the core pattern systemd-coredump's package sets is put back as it was: the
 # test bed sets its own while it runs.
 set -euo pipefail
-pkgs=(gcc pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd libseccomp2 util-linux dpkg-dev)
+pkgs=(gcc libc6-dev pkg-config libseccomp-dev libsystemd-dev libsystemd0 systemd libseccomp2 util-linux dpkg-dev)
 e2e_pkgs=(gcc-multilib systemd-coredump libdw1 auditd ncat zstd bc dbus libpam-systemd mmdebstrap qemu-system-x86 e2fsprogs systemd-journal-remote)
 if [ "${1:-}" = --build ]; then
   : # package.sh: only what building and packaging need
