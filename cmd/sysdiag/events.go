@@ -129,13 +129,23 @@ func (e *eventsJSON) close(reports []sourceReport) error {
 
 // eventsTable writes the human table; it aligns columns over blocks of rows, flushed as it goes.
 type eventsTable struct {
+	bw *bufio.Writer // the tabwriter writes each cell on its own: ~16 writes a row unbuffered
 	tw *tabwriter.Writer
 	t  syscalls.Table
 	n  int
 }
 
 func newEventsTable(w io.Writer, t syscalls.Table) *eventsTable {
-	return &eventsTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), t: t}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	return &eventsTable{bw: bw, tw: tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0), t: t}
+}
+
+// flush hands what is aligned so far on (every 1000 rows, and at the end).
+func (e *eventsTable) flush() error {
+	if err := e.tw.Flush(); err != nil {
+		return err
+	}
+	return e.bw.Flush()
 }
 
 func (e *eventsTable) write(v evidence.Violation) error {
@@ -164,12 +174,12 @@ func (e *eventsTable) write(v evidence.Violation) error {
 	fmt.Fprintf(e.tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Time.Local().Format("2006-01-02 15:04:05.000"),
 		clean(unit), v.PID, clean(v.Exe), sc, group, v.Action, strings.Join(v.Sources, ","))
 	if e.n%1000 == 0 {
-		return e.tw.Flush()
+		return e.flush()
 	}
 	return nil
 }
 
-func (e *eventsTable) close([]sourceReport) error { return e.tw.Flush() }
+func (e *eventsTable) close([]sourceReport) error { return e.flush() }
 
 func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) error {
 	w, err := parseWindow(opts.since, opts.until, now)
