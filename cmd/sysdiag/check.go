@@ -63,8 +63,8 @@ to a few hundred MiB of memory (libLLVM.so.19.1, 56 MiB of code, takes about 230
 
 Exit status: 4 when something is predicted blocked (even if the prediction is incomplete: what was
 found is found); else 6 when something could not be analysed (incomplete: the prediction covers only
-what was); else 0 — nothing analysed is blocked, and everything was analysed. 1 when the unit has no
-program, or none of its programs could be analysed; 2/3 as for every command.`,
+what was — or none of the programs could be); else 0 — nothing analysed is blocked, and everything
+was analysed. 1 when the unit has no Exec*= program; 2/3 as for every command.`,
 		Example: `  $ sysdiag check nginx.service
   $ sysdiag check remote-ssh-agent.service --root /srv/host1 --systemd-version 252.39
   $ sysdiag check --exec /usr/bin/ncat --filter @system-service --filter '~@network-io'`,
@@ -240,8 +240,10 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		for _, p := range ans.Programs {
 			errs = append(errs, p.Path+": "+p.Error)
 		}
-		return notFoundErr(fmt.Errorf("none of %s's programs could be analysed: %s", u.Name, strings.Join(errs, "; ")),
-			"a tree of unit files only? --programs-root / reads the programs and libraries of this machine")
+		// Nothing analysed is the most incomplete answer there is: 6, never a "nothing found" a gate could
+		// mistake for a result.
+		return &cliError{exitIncomplete, fmt.Errorf("none of %s's programs could be analysed: %s", u.Name, strings.Join(errs, "; ")),
+			"a tree of unit files only? --programs-root / reads the programs and libraries of this machine"}
 	}
 	if err := loader.Save(); err != nil {
 		fmt.Fprintf(stderr, "sysdiag: check: the cache was not written: %v\n", err)
