@@ -135,8 +135,9 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 		rt = fmt.Sprintf("/run/user/%d", os.Getuid())
 	}
 	path := trial.DropinPath(name, opts.user, rt)
+	host := trial.Host{Manager: dbusManager{user: opts.user}, Files: hostFiles{}}
 	if opts.abort {
-		return abortTrial(stdout, name, opts.user, path)
+		return abortTrial(stdout, host, name, opts.user, path)
 	}
 	leftErr := func() error {
 		return failureErr(fmt.Errorf("a trial of %s is running, or one was left by a crash (%s)", name, path), "sysdiag trial --abort "+name+" removes it and restores the unit")
@@ -158,7 +159,7 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	// The log flag for the implicit filters' errno denials: the system manager's environment, v248+
 	// (ManagerEnvironment=), unless it is on already. A user manager's is left alone (its only
 	// configuration a user may write, ~/.config/systemd/user.conf, would hide /etc/systemd/user.conf).
-	flagOn := !opts.user && logSeccompOn()
+	flagOn := !opts.user && trial.LogFlagOn(os.DirFS("/"))
 	popts := trial.Options{Relax: opts.relax, Tighten: opts.tighten || opts.writeTighten, LogFlag: flagOn || (!opts.user && t.Version().Major >= 248), Kernel: kernelVersion()}
 	plan, err := trial.NewPlan(f, fixes.Implicits(t, u.Assigns), popts, before.Encode())
 	if err != nil {
@@ -192,7 +193,7 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 			return
 		}
 		restored = true
-		ans.Restored = restoreTrial(name, opts.user, path, before, flagSet)
+		ans.Restored = host.Restore(ctx, name, path, before, flagSet)
 	}
 	defer restore()
 	if werr != nil {
@@ -221,7 +222,7 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	programs := programsFinder("", u)(name, opts.user)
 	start := time.Now()
 	stopWaiting = waitingFor(stderr, "the manager's daemon-reload")
-	err = managerDo(opts.user, func(ctx context.Context, c *sddbus.Conn) error { return c.ReloadContext(ctx) })
+	err = host.Manager.Reload(context.Background())
 	stopWaiting()
 	if err != nil {
 		return failureErr(fmt.Errorf("reloading the manager for the trial: %w", err), "")
@@ -327,13 +328,17 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 
 	// --write: the fix under the real filter, verified, rolled back if the unit is killed again.
 	failed := false
-	v := &verifier{ctx: ctx, name: name, user: opts.user, claim: claim, state: state, d: opts.verify, rounds: opts.rounds, errw: stderr}
+	v := &trial.Verifier{Host: host, Unit: name, State: state, Verify: opts.verify, Rounds: opts.rounds,
+		Watch: func(ctx context.Context) ([]evidence.Violation, error) {
+			return watchKills(ctx, name, opts.user, claim, opts.verify)
+		},
+		Progress: func(msg string) { fmt.Fprintf(stderr, "sysdiag: trial: %s\n", msg) }}
 	if opts.write && res.Fix != nil {
 		vs := sorted.Filter
 		fx := res.Fix
 		var written bool
-		ans.Verified, ans.Rounds, written, failed = v.try(step{what: "the fix", path: fx.DropinPath, content: fx.Dropin,
-			next: func(kills []evidence.Violation) (string, string, bool) {
+		ans.Verified, ans.Rounds, written, failed = v.Try(ctx, trial.Attempt{What: "the fix", Path: fx.DropinPath, Content: fx.Dropin,
+			Next: func(kills []evidence.Violation) (string, string, bool) {
 				var added []string
 				for _, k := range kills {
 					if !slices.ContainsFunc(vs, func(x evidence.Violation) bool { return x.Name == k.Name && x.Arch == k.Arch }) {
@@ -357,8 +362,8 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	if tg := ans.Tighten; tg != nil && opts.writeTighten && tg.Dropin != "" && !failed {
 		groups := tg.Untouched
 		var written, tfailed bool
-		tg.Write, tg.Rounds, written, tfailed = v.try(step{what: "the tightening", path: tg.DropinPath, content: tg.Dropin,
-			next: func(kills []evidence.Violation) (string, string, bool) {
+		tg.Write, tg.Rounds, written, tfailed = v.Try(ctx, trial.Attempt{What: "the tightening", Path: tg.DropinPath, Content: tg.Dropin,
+			Next: func(kills []evidence.Violation) (string, string, bool) {
 				// A group with a call that killed it goes back to allowed; the rest stay denied.
 				var keep, dropped []string
 				for _, g := range groups {
@@ -398,22 +403,9 @@ func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions)
 	return nil
 }
 
-// unitState is the unit's ActiveState ("" when the manager cannot be asked).
-func unitState(name string, user bool) string {
-	st := ""
-	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
-		p, err := c.GetUnitPropertyContext(ctx, name, "ActiveState")
-		if err == nil {
-			st = strings.Trim(p.Value.String(), `"`)
-		}
-		return err
-	})
-	return st
-}
-
 // managerDo runs fn on a connection to the manager (the user's with user), with a timeout.
-func managerDo(user bool, fn func(ctx context.Context, c *sddbus.Conn) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func managerDo(ctx context.Context, user bool, fn func(ctx context.Context, c *sddbus.Conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := managerConn(ctx, user)
 	if err != nil {
@@ -427,7 +419,7 @@ func managerDo(user bool, fn func(ctx context.Context, c *sddbus.Conn) error) er
 // paths and timers that can start it, and the units its start pulls in.
 func snapshot(name string, user bool) trial.Snapshot {
 	s := trial.Snapshot{{Name: name, Role: trial.RoleUnit}}
-	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
+	_ = managerDo(context.Background(), user, func(ctx context.Context, c *sddbus.Conn) error {
 		props := map[string][]string{}
 		for _, p := range append([]string{"TriggeredBy"}, trial.PulledProps...) {
 			if v, err := c.GetUnitPropertyContext(ctx, name, p); err == nil {
@@ -447,160 +439,96 @@ func snapshot(name string, user bool) trial.Snapshot {
 	return s
 }
 
-// restoreUnit removes the trial's drop-in, reloads, and puts the unit and its neighbours back as they
-// were before (trial.RestoreSteps: a socket that was not listening is stopped before the unit, so it
-// cannot start it again under its real filter; what the start pulled in is stopped; a unit the trial's
-// run left failed is reset), then compares the whole state with before and names what differs.
-func restoreUnit(name string, user bool, path string, before trial.Snapshot) string {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "could not remove " + path + ": " + err.Error()
+// abortTrial is --abort: the library undoes what a crashed trial left (trial.Host.Abort).
+func abortTrial(stdout io.Writer, host trial.Host, name string, user bool, path string) error {
+	said, err := host.Abort(context.Background(), name, user, path, func() trial.Snapshot { return snapshot(name, user) })
+	var none *trial.NoTrialError
+	if errors.As(err, &none) {
+		return notFoundErr(err, "")
 	}
-	os.Remove(filepath.Dir(path)) // only if empty
-	var did []string
-	err := managerDo(user, func(ctx context.Context, c *sddbus.Conn) error {
-		if err := c.ReloadContext(ctx); err != nil {
-			return err
-		}
-		run := func(steps []trial.Step) error {
-			for _, st := range steps {
-				ch := make(chan string, 1)
-				var err error
-				switch st.Op {
-				case "restart":
-					_, err = c.RestartUnitContext(ctx, st.Unit, "replace", ch)
-					did = append(did, st.Unit+" running again under its real filter")
-				case "stop":
-					_, err = c.StopUnitContext(ctx, st.Unit, "replace", ch)
-					did = append(did, st.Unit+" stopped ("+st.Why+")")
-				case "reset-failed":
-					err = c.ResetFailedUnitContext(ctx, st.Unit)
-					did = append(did, st.Unit+" reset from failed ("+st.Why+")")
-					close(ch)
-				}
-				if err != nil {
-					return fmt.Errorf("%s %s: %w", st.Op, st.Unit, err)
-				}
-				select {
-				case <-ch:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			return nil
-		}
-		if err := run(trial.RestoreSteps(before, states(ctx, c, before))); err != nil {
-			return err
-		}
-		return run(trial.ResetSteps(before, states(ctx, c, before)))
-	})
 	if err != nil {
-		return "the trial's drop-in is removed, but the manager said: " + err.Error()
-	}
-	msg := "drop-in removed, manager reloaded, " + strings.Join(did, ", ")
-	var after trial.Snapshot
-	_ = managerDo(user, func(ctx context.Context, c *sddbus.Conn) error { after = states(ctx, c, before); return nil })
-	if diff := trial.Differences(before, after); len(diff) > 0 {
-		return msg + "; NOT as before the trial: " + strings.Join(diff, "; ")
-	}
-	names := make([]string, len(before))
-	for i, u := range before {
-		names[i] = u.Name + " " + u.Active
-	}
-	return msg + "; as before the trial (" + strings.Join(names, ", ") + ")"
-}
-
-// states is the manager's ActiveState now of each unit of s.
-func states(ctx context.Context, c *sddbus.Conn, s trial.Snapshot) trial.Snapshot {
-	out := slices.Clone(s)
-	for i := range out {
-		out[i].Active = ""
-		if p, err := c.GetUnitPropertyContext(ctx, out[i].Name, "ActiveState"); err == nil {
-			out[i].Active = strings.Trim(p.Value.String(), `"`)
-		}
-	}
-	return out
-}
-
-func abortTrial(stdout io.Writer, name string, user bool, path string) error {
-	_, cerr := os.Stat(trial.ManagerConfPath(name))
-	flag := !user && cerr == nil
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && !flag {
-		return notFoundErr(fmt.Errorf("no trial drop-in for %s (%s)", name, path), "")
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return failureErr(err, "")
 	}
-	line, ok := trial.StateOf(string(raw))
-	if err == nil && !ok {
-		return failureErr(fmt.Errorf("%s was not written by sysdiag trial: not removing it", path), "")
-	}
-	before := trial.DecodeSnapshot(name, line)
-	if err != nil { // only the manager's drop-in was left: the unit stays as it is
-		before = snapshot(name, user)
-	}
-	fmt.Fprintf(stdout, "%s\n", restoreTrial(name, user, path, before, flag))
+	fmt.Fprintf(stdout, "%s\n", said)
 	return nil
 }
 
-// restoreTrial puts back what a trial changed: the unit (restoreUnit) and, when flag, the manager's log
-// flag — turned off again (SYSTEMD_LOG_SECCOMP=0: removing the drop-in does not unset it) unless another
-// unit's trial still needs it, and the manager drop-in removed after the reload.
-func restoreTrial(name string, user bool, path string, before trial.Snapshot, flag bool) string {
-	if !flag {
-		return restoreUnit(name, user, path, before)
-	}
-	conf := trial.ManagerConfPath(name)
-	others := false
-	if es, err := os.ReadDir(trial.ManagerConfDir); err == nil {
-		for _, e := range es {
-			others = others || trial.IsManagerConf(e.Name()) && e.Name() != filepath.Base(conf)
-		}
-	}
-	msg := "; the manager's log flag stays on for another unit's trial"
-	if others {
-		os.Remove(conf)
-	} else if err := os.WriteFile(conf, []byte(trial.ManagerConf(false)), 0o644); err != nil {
-		msg = "; could not turn the manager's log flag off (" + err.Error() + ")"
-	} else {
-		msg = "; the manager's log flag is off again"
-	}
-	did := restoreUnit(name, user, path, before)
-	if !others {
-		os.Remove(conf)
-	}
-	return did + msg
+// dbusManager is trial.Manager on the unit's manager over D-Bus: a connection of its own, bounded by
+// managerDo's timeout, for each question.
+type dbusManager struct{ user bool }
+
+func (m dbusManager) Reload(ctx context.Context) error {
+	return managerDo(ctx, m.user, func(ctx context.Context, c *sddbus.Conn) error {
+		return c.ReloadContext(ctx)
+	})
 }
 
-// logSeccompOn says whether the system manager already loads unit filters with the log flag: its
-// initial environment, then system.conf and its drop-ins in systemd's order (the trials' left out).
-func logSeccompOn() bool {
-	env, _ := os.ReadFile("/proc/1/environ")
-	var confs [][]byte
-	for _, d := range []string{"/etc", "/run", "/usr/local/lib", "/usr/lib"} {
-		if raw, err := os.ReadFile(d + "/systemd/system.conf"); err == nil {
-			confs = append(confs, raw)
-			break
+func (m dbusManager) Job(ctx context.Context, op, unit string) error {
+	return managerDo(ctx, m.user, func(ctx context.Context, c *sddbus.Conn) error {
+		ch := make(chan string, 1)
+		var err error
+		switch op {
+		case "restart":
+			_, err = c.RestartUnitContext(ctx, unit, "replace", ch)
+		case "stop":
+			_, err = c.StopUnitContext(ctx, unit, "replace", ch)
+		case "reset-failed":
+			return c.ResetFailedUnitContext(ctx, unit)
+		default:
+			return fmt.Errorf("unknown job %q", op)
 		}
-	}
-	byName := map[string]string{}
-	var names []string
-	for _, d := range []string{"/etc", "/run", "/usr/local/lib", "/usr/lib"} {
-		es, _ := os.ReadDir(d + "/systemd/system.conf.d")
-		for _, e := range es {
-			if n := e.Name(); strings.HasSuffix(n, ".conf") && !trial.IsManagerConf(n) && byName[n] == "" {
-				byName[n] = filepath.Join(d, "systemd/system.conf.d", n)
-				names = append(names, n)
-			}
+		if err != nil {
+			return err
 		}
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		if raw, err := os.ReadFile(byName[n]); err == nil {
-			confs = append(confs, raw)
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
+	})
+}
+
+func (m dbusManager) ActiveState(ctx context.Context, unit string) string {
+	st := ""
+	_ = managerDo(ctx, m.user, func(ctx context.Context, c *sddbus.Conn) error {
+		p, err := c.GetUnitPropertyContext(ctx, unit, "ActiveState")
+		if err == nil {
+			st = strings.Trim(p.Value.String(), `"`)
+		}
+		return err
+	})
+	return st
+}
+
+func (m dbusManager) Result(ctx context.Context, unit string) string {
+	result := ""
+	_ = managerDo(ctx, m.user, func(ctx context.Context, c *sddbus.Conn) error {
+		p, err := c.GetUnitTypePropertyContext(ctx, unit, "Service", "Result")
+		if err == nil {
+			result = strings.Trim(p.Value.String(), `"`)
+		}
+		return err
+	})
+	return result
+}
+
+// hostFiles is trial.Files on this host's file system.
+type hostFiles struct{}
+
+func (hostFiles) ReadFile(path string) ([]byte, error)   { return os.ReadFile(path) }
+func (hostFiles) WriteDropIn(path, content string) error { return unitfile.WriteDropIn(path, content) }
+func (hostFiles) WriteFile(path string, data []byte) error {
+	return os.WriteFile(path, data, 0o644)
+}
+func (hostFiles) Remove(path string) error { return os.Remove(path) }
+func (hostFiles) ReadDir(dir string) ([]string, error) {
+	es, err := os.ReadDir(dir)
+	names := make([]string, len(es))
+	for i, e := range es {
+		names[i] = e.Name()
 	}
-	return trial.LogSeccompOn(env, confs)
+	return names, err
 }
 
 // kernelVersion is the running kernel's release as major.point.
@@ -610,20 +538,6 @@ func kernelVersion() syscalls.Version {
 		return syscalls.Version{}
 	}
 	return trial.ParseKernel(unix.ByteSliceToString(u.Release[:]))
-}
-
-// verifier is trial --write: the fix under the real filter, watched for d; a new kill (a path the trial
-// did not exercise) is added to the fix and tried again, at most rounds times; if it still dies the
-// drop-in goes back as it was.
-type verifier struct {
-	ctx    context.Context
-	name   string
-	user   bool
-	claim  *trial.Claim
-	state  string // its ActiveState before the trial
-	d      time.Duration
-	rounds int
-	errw   io.Writer
 }
 
 // waitingFor says on stderr, once, when what takes longer than 5 s: a trial that
@@ -706,7 +620,7 @@ func (f follower) follow(ctx context.Context, fold *trial.Folder) bool {
 				}
 			}
 			if endedAt.IsZero() {
-				if st := unitState(f.name, f.user); st != "active" && st != "activating" && st != "deactivating" && st != "reloading" {
+				if st := (dbusManager{user: f.user}).ActiveState(context.Background(), f.name); st != "active" && st != "activating" && st != "deactivating" && st != "reloading" {
 					endedAt = time.Now()
 				}
 			}
@@ -721,120 +635,26 @@ func (f follower) follow(ctx context.Context, fold *trial.Folder) bool {
 	}
 }
 
-// step is what --write (the fix) or --write-tighten (the tightening) puts under the real filter: its
-// drop-in, and what to try next after kills under it (ok false: give up and roll back).
-type step struct {
-	what    string // "the fix", "the tightening"
-	path    string
-	content string
-	next    func(kills []evidence.Violation) (content, added string, ok bool)
-}
-
-// try writes the step's drop-in, restarts the unit under its real filter and watches it; a kill gives
-// the step's next content, at most v.rounds times; then the drop-in goes back as it was and the unit to
-// its state before the trial. It says what happened, the rounds, and whether it failed.
-func (v *verifier) try(s step) (said string, rounds int, written, failed bool) {
-	old, oldErr := os.ReadFile(s.path)
-	rollback := func() {
-		if oldErr == nil {
-			_ = os.WriteFile(s.path, old, 0o644)
-		} else {
-			os.Remove(s.path)
-		}
-		// Back to its state before the trial, the job waited for: nothing of ours left running.
-		_ = managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
-			if err := c.ReloadContext(ctx); err != nil {
-				return err
-			}
-			ch := make(chan string, 1)
-			var err error
-			if trial.Running(v.state) {
-				_, err = c.RestartUnitContext(ctx, v.name, "replace", ch)
-			} else {
-				_, err = c.StopUnitContext(ctx, v.name, "replace", ch)
-			}
-			if err == nil {
-				select {
-				case <-ch:
-				case <-ctx.Done():
-				}
-			}
-			return err
-		})
-	}
-	for round := 1; ; round++ {
-		if err := unitfile.WriteDropIn(s.path, s.content); err != nil {
-			return "not written: " + err.Error(), round, false, true
-		}
-		result, kills, err := v.watch()
-		if err != nil {
-			rollback()
-			return "written, but " + err.Error() + ": rolled back", round, false, true
-		}
-		if result != "core-dump" && result != "signal" {
-			return fmt.Sprintf("written; %s ran under its real filter with %s for %s without a kill (Result=%s)%s", v.name, s.what, v.d, result, roundsSaid(round)), round, true, false
-		}
-		content, added, ok := "", "", false
-		if len(kills) > 0 && round < v.rounds {
-			content, added, ok = s.next(kills)
-		}
-		if !ok {
-			rollback()
-			why := "no record of the call says what it was"
-			switch {
-			case added != "":
-				why = fmt.Sprintf("after %d round(s); the last tried %s", round, added)
-			case len(kills) > 0 && round >= v.rounds:
-				why = fmt.Sprintf("after %d round(s)", round)
-			case len(kills) > 0:
-				why = "killed by a call it already lets through (another filter, or another ABI)"
-			}
-			return "killed again under " + s.what + " (Result=" + result + "), " + why + ": rolled back", round, false, true
-		}
-		fmt.Fprintf(v.errw, "sysdiag: trial: killed under %s (%s), a path the trial did not exercise: trying again (round %d of %d)\n",
-			s.what, added, round+1, v.rounds)
-		s.content = content
-	}
-}
-
-func roundsSaid(round int) string {
-	if round == 1 {
-		return ""
-	}
-	return fmt.Sprintf("; after %d rounds (each kill under the fix was added to it)", round)
-}
-
-// watch restarts the unit under its real filter and follows it for d (or until it stops): its Result,
-// and the calls that killed it.
-func (v *verifier) watch() (string, []evidence.Violation, error) {
-	ctx, cancel := context.WithCancel(v.ctx)
+// watchKills is one --write round's run: the records followed, the unit started under its real filter
+// (the reload is done) and watched for d or until it stops: the calls that killed it.
+func watchKills(ctx context.Context, name string, user bool, claim *trial.Claim, d time.Duration) ([]evidence.Violation, error) {
+	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	recs := make(chan sourced, 4096)
 	w := &watcher{opts: &watchOptions{source: "auto", auditLog: defaultAuditLog}, errw: io.Discard}
-	if _, err := w.startSource(ctx, recs); err != nil {
-		return "", nil, err
+	if _, err := w.startSource(fctx, recs); err != nil {
+		return nil, err
 	}
 	start := time.Now()
-	if err := managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error { return c.ReloadContext(ctx) }); err != nil {
-		return "", nil, fmt.Errorf("the reload failed: %w", err)
-	}
-	job, err := startJob(ctx, v.name, v.user)
+	job, err := startJob(fctx, name, user)
 	if err != nil {
-		return "", nil, fmt.Errorf("the restart failed: %w", err)
+		return nil, fmt.Errorf("the restart failed: %w", err)
 	}
 	fold := trial.NewFolder()
-	fl := follower{recs: recs, name: v.name, user: v.user, start: start, deadline: time.After(v.d), job: job,
-		keep: func(s sourced) bool { return s.rec.Action.IsKill() && v.claim.Mine(s.unit, s.rec) }}
-	fl.follow(v.ctx, fold)
-	result := ""
-	_ = managerDo(v.user, func(ctx context.Context, c *sddbus.Conn) error {
-		p, err := c.GetUnitTypePropertyContext(ctx, v.name, "Service", "Result")
-		if err == nil {
-			result = strings.Trim(p.Value.String(), `"`)
-		}
-		return err
-	})
-	return result, fold.Violations(), nil
+	fl := follower{recs: recs, name: name, user: user, start: start, deadline: time.After(d), job: job,
+		keep: func(s sourced) bool { return s.rec.Action.IsKill() && claim.Mine(s.unit, s.rec) }}
+	fl.follow(ctx, fold)
+	return fold.Violations(), nil
 }
 
 func printTrial(w io.Writer, a *trialAnswer) error {

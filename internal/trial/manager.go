@@ -2,7 +2,10 @@ package trial
 
 import (
 	"bytes"
+	"io/fs"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -77,6 +80,40 @@ func LogSeccompOn(environ []byte, confs [][]byte) bool {
 		}
 	}
 	return on
+}
+
+// LogFlagOn says whether the system manager of the host whose root is fsys (os.DirFS("/")) already
+// loads unit filters with the log flag (LogSeccompOn): its initial environment (proc/1/environ), then
+// system.conf and its drop-ins in systemd's order — the first system.conf of /etc, /run, /usr/local/lib,
+// /usr/lib; each drop-in name once, the first directory's, in name order — the trials' own left out.
+func LogFlagOn(fsys fs.FS) bool {
+	dirs := []string{"etc", "run", "usr/local/lib", "usr/lib"}
+	env, _ := fs.ReadFile(fsys, "proc/1/environ")
+	var confs [][]byte
+	for _, d := range dirs {
+		if raw, err := fs.ReadFile(fsys, d+"/systemd/system.conf"); err == nil {
+			confs = append(confs, raw)
+			break
+		}
+	}
+	byName := map[string]string{}
+	var names []string
+	for _, d := range dirs {
+		es, _ := fs.ReadDir(fsys, d+"/systemd/system.conf.d")
+		for _, e := range es {
+			if n := e.Name(); strings.HasSuffix(n, ".conf") && !IsManagerConf(n) && byName[n] == "" {
+				byName[n] = path.Join(d, "systemd/system.conf.d", n)
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if raw, err := fs.ReadFile(fsys, byName[n]); err == nil {
+			confs = append(confs, raw)
+		}
+	}
+	return LogSeccompOn(env, confs)
 }
 
 // ImplicitHit is a call an implicit filter answered with its errno during the trial (seen through the

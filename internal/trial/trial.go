@@ -1,7 +1,10 @@
 // Package trial is sysdiag's permissive mode for a unit's seccomp hardening: the runtime drop-in that turns
 // the unit's syscall filter into logging (the kernel's own SECCOMP_RET_LOG action, through systemd's
-// SystemCallLog=), and the folding of the logged calls into the answer. It is pure: the command writes the
-// drop-in, restarts the unit, follows the records and puts everything back.
+// SystemCallLog=), and the folding of the logged calls into the answer (pure); and the state machine of what
+// a trial changes on its host (host.go, verify.go) — the restore of the unit and its neighbours, the
+// manager's log flag, --abort, and --write's rounds and roll-back — which asks the manager through the
+// Manager interface and touches files through Files, so that it is tested with a fake manager and no
+// root. The command implements both (D-Bus, the host's files), follows the records and renders.
 package trial
 
 import (
