@@ -37,9 +37,14 @@ type Frame struct {
 
 // Coredump is a systemd-coredump journal entry.
 type Coredump struct {
-	Time       time.Time // COREDUMP_TIMESTAMP (1 s resolution), else the entry's time
-	EntryTime  time.Time // __REALTIME_TIMESTAMP: when the entry was written
-	PID        int
+	Time      time.Time // COREDUMP_TIMESTAMP (1 s resolution), else the entry's time
+	EntryTime time.Time // __REALTIME_TIMESTAMP: when the entry was written
+	PID       int       // COREDUMP_PID, in the pid namespace of the systemd-coredump that wrote the entry
+	// NSPids is the NSpid: line of COREDUMP_PROC_STATUS, outermost namespace first: the pid in each pid
+	// namespace from the one of the procfs it was read from down to the process's own; nil when absent or
+	// malformed. When the process ran in a container and the status text was read from the host's procfs,
+	// the first is the host's pid (the audit record's pid=) and the last the container's (see HostPID).
+	NSPids     []int
 	UID, GID   int
 	Signal     int
 	Unit       string // COREDUMP_UNIT; for a user unit this is user@UID.service
@@ -112,6 +117,7 @@ func ParseCoredump(f Fields) (Coredump, error) {
 	c.Unit, c.UserUnit, c.Slice, c.Cgroup = f["COREDUMP_UNIT"], f["COREDUMP_USER_UNIT"], f["COREDUMP_SLICE"], f["COREDUMP_CGROUP"]
 	c.Exe, c.Comm, c.Cmdline, c.Filename = f["COREDUMP_EXE"], f["COREDUMP_COMM"], f["COREDUMP_CMDLINE"], f["COREDUMP_FILENAME"]
 	c.BootID, c.Host = f["_BOOT_ID"], HostOf(f)
+	c.NSPids = parseNSpid(f["COREDUMP_PROC_STATUS"])
 	if env := f["COREDUMP_ENVIRON"]; len(env) <= maxField {
 		for _, kv := range strings.Split(env, "\n") {
 			if id, ok := strings.CutPrefix(kv, "INVOCATION_ID="); ok {
@@ -123,6 +129,62 @@ func ParseCoredump(f Fields) (Coredump, error) {
 		c.Thread, c.Frames, c.Arch = ParseStack(m)
 	}
 	return c, nil
+}
+
+// HostPID is the process's pid in the outermost pid namespace NSpid: names, when the entry's COREDUMP_PID
+// is the pid in an inner one (a core of a container's process, with the status text read from the host's
+// procfs): then the kernel's audit record on the host says pid=HostPID. ok is false for an entry of a
+// process in the reader's own namespace, and for one whose NSpid: does not end at COREDUMP_PID.
+func (c Coredump) HostPID() (pid int, ok bool) {
+	if n := len(c.NSPids); n >= 2 && c.NSPids[n-1] == c.PID && c.NSPids[0] != c.PID {
+		return c.NSPids[0], true
+	}
+	return 0, false
+}
+
+// maxNSDepth bounds the NSpid: line: the kernel nests pid namespaces at most 32 deep (MAX_PID_NS_LEVEL),
+// so a line lists at most 33 pids.
+const maxNSDepth = 33
+
+// parseNSpid reads the NSpid: line of a /proc/PID/status text, as systemd-coredump stores it in
+// COREDUMP_PROC_STATUS ("NSpid:\t40177\t212"): the pid in each pid namespace, from the namespace of the
+// procfs it was read from (outermost) to the process's own. Anything malformed — a pid that is not a
+// positive decimal as the kernel writes it, more than maxNSDepth of them, a second NSpid: line — gives nil.
+//
+// Which namespaces the line spans depends on who read it. systemd-coredump on the host reads the host's
+// procfs: both pids. But since v255 (CoredumpReceive=, commit a108c43e36d3ceb6e34efe37c014fc2cda856000) a
+// host's systemd-coredump that forwards a core into a container (forward_coredump_to_container() in
+// src/coredump/coredump.c, later coredump_send_to_container() in src/coredump/coredump-send.c) forks into the
+// container's pid and mount namespaces and root, rewrites COREDUMP_PID to the container's pid (translated by
+// SCM_CREDENTIALS), adds COREDUMP_FORWARDED=1 and reads /proc/PID/status there: from the container's procfs
+// the kernel lists only the container's pid (fs/proc/array.c starts at the procfs's namespace). Only an
+// entry whose status text came from the host's procfs carries the pair.
+func parseNSpid(status string) []int {
+	if len(status) > maxField {
+		return nil
+	}
+	var pids []int
+	found := false
+	for rest := status; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		v, ok := strings.CutPrefix(line, "NSpid:")
+		if !ok {
+			continue
+		}
+		if found {
+			return nil // two NSpid: lines: not a status text the kernel wrote
+		}
+		found = true
+		for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == '\t' || r == ' ' }) {
+			n, err := strconv.Atoi(s)
+			if err != nil || s[0] < '1' || s[0] > '9' || len(pids) == maxNSDepth { // decimal as the kernel writes it: no sign, no 0
+				return nil
+			}
+			pids = append(pids, n)
+		}
+	}
+	return pids
 }
 
 var (

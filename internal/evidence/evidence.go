@@ -351,7 +351,7 @@ func (m *Merger) attach(v *Violation) {
 		if v.Time.Sub(c.Time) < -time.Second {
 			return // this coredump and all later ones are out of reach
 		}
-		if m.used[i] || c.PID != v.PID || !c.Host.Compatible(v.Host()) {
+		if m.used[i] || auditPID(c) != v.PID || !c.Host.Compatible(v.Host()) {
 			continue
 		}
 		if d := v.Time.Sub(c.Time); d >= -time.Second && d < 3*time.Second {
@@ -360,6 +360,19 @@ func (m *Merger) attach(v *Violation) {
 			return
 		}
 	}
+}
+
+// auditPID is the pid a kill record of the coredump's process carries. The kernel writes the audit
+// record's pid= in the initial pid namespace (audit_log_task: task_tgid_nr), while COREDUMP_PID is the pid
+// in the namespace of the systemd-coredump that logged the entry: in a system container with its own
+// systemd-coredump (a core forwarded into it, or relayed), the container's pid. When the entry's NSpid:
+// pairs that pid with an outer one, the record names the outer one, and only that: a record with the
+// container's pid number is another process of the host.
+func auditPID(c journal.Coredump) int {
+	if hp, ok := c.HostPID(); ok {
+		return hp
+	}
+	return c.PID
 }
 
 func (m *Merger) joinCore(v *Violation, c *journal.Coredump) {
@@ -371,6 +384,10 @@ func (m *Merger) joinCore(v *Violation, c *journal.Coredump) {
 	v.Unit, v.UserUnit, v.Manager = unitOf(*c)
 	if v.Unit != "" {
 		v.How = Attribution{Method: ByCoredump, Invocation: c.Invocation, Detail: fmt.Sprintf("systemd-coredump's entry for pid %d names the unit", c.PID)}
+		if hp, ok := c.HostPID(); ok {
+			v.How.Detail = fmt.Sprintf("systemd-coredump's entry for pid %d names the unit (matched by the NSpid pair %d/%d: the record's pid is the host's)",
+				c.PID, hp, c.PID)
+		}
 	}
 	if v.Exe == "" {
 		v.Exe = c.Exe

@@ -33,8 +33,17 @@ func fuzzInput(data []byte) (inOrder bool, cores []journal.Coredump, recs []audi
 	data = data[1:]
 	for i := 0; i < nCores && len(data) >= 2; i++ {
 		h := fuzzHosts[int(data[1]>>4)%len(fuzzHosts)]
-		cores = append(cores, journal.Coredump{PID: 1 + int(data[0])%3, Signal: journal.SIGSYS, Filename: "c" + strconv.Itoa(i),
-			Time: t0.Add(time.Duration(data[0]>>2) * 250 * time.Millisecond).Truncate(time.Second), Unit: "u.service", Host: h})
+		c := journal.Coredump{PID: 1 + int(data[0])%3, Signal: journal.SIGSYS, Filename: "c" + strconv.Itoa(i),
+			Time: t0.Add(time.Duration(data[0]>>2) * 250 * time.Millisecond).Truncate(time.Second), Unit: "u.service", Host: h}
+		switch data[1] >> 2 & 3 { // NSpid: none; a container's process (the outer pid another's number); in the reader's namespace; the host's own entry
+		case 1:
+			c.NSPids = []int{1 + c.PID%3, c.PID}
+		case 2:
+			c.NSPids = []int{c.PID}
+		case 3:
+			c.NSPids = []int{c.PID, 9}
+		}
+		cores = append(cores, c)
 		data = data[2:]
 	}
 	clock := t0
@@ -111,6 +120,9 @@ func FuzzMerger(f *testing.F) {
 				t.Fatalf("violation %d: sources not sorted: %v", vi, v.Sources)
 			}
 			if v.Coredump != nil {
+				if want := fuzzAuditPID(v.Coredump); len(v.Sources) > 1 && v.PID != want {
+					t.Fatalf("violation %d of pid %d took the coredump of pid %d (NSpid %v)", vi, v.PID, v.Coredump.PID, v.Coredump.NSPids)
+				}
 				if coreSeen[v.Coredump.Filename] {
 					t.Fatalf("coredump %s in two violations", v.Coredump.Filename)
 				}
@@ -258,6 +270,15 @@ func refMerge(recs []audit.Record, cores []journal.Coredump) []Violation {
 	}
 	release(time.Time{})
 	return out
+}
+
+// fuzzAuditPID is the pid of a kill record that may join the coredump: the outermost NSpid when the entry
+// is of a container's process (NSpid: ends at COREDUMP_PID and starts elsewhere), else COREDUMP_PID.
+func fuzzAuditPID(c *journal.Coredump) int {
+	if n := len(c.NSPids); n >= 2 && c.NSPids[n-1] == c.PID && c.NSPids[0] != c.PID {
+		return c.NSPids[0]
+	}
+	return c.PID
 }
 
 func recHost(r audit.Record) journal.Host {
