@@ -471,7 +471,13 @@ func TestTrialFlood(t *testing.T) {
 	start := time.Now()
 	out, err := bed.Exec(nil, args...)
 	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
+		// Seen once (2 cores, after the other trial scenarios): 90 106 records in 1.8 s, then nothing, and
+		// the oneshot never ended. Say where the flood's process sleeps, so the next failure names the cause
+		// (the kernel's audit backlog — audit_log_start waiting — or the trial).
+		pid, _ := bed.Systemctl("show", "--value", "-p", "MainPID", unit)
+		wchan, _ := bed.Exec(nil, "sh", "-c", "cat /proc/"+pid+"/wchan /proc/"+pid+"/stat 2>&1; echo; auditctl -s 2>&1; cat /proc/sys/kernel/printk_ratelimit 2>&1")
+		st, _ := bed.Systemctl("show", "--value", "-p", "ActiveState", unit)
+		t.Fatalf("%v\n%s\nthe flood's main pid %s (%s): %s", err, out, pid, st, wchan)
 	}
 	var tj trialJSON
 	if err := json.Unmarshal(out, &tj); err != nil {
