@@ -16,7 +16,7 @@ import (
 
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/evidence"
-	"github.com/sysdiag/sysdiag/internal/trial"
+	"github.com/sysdiag/sysdiag/internal/sources"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -154,7 +154,7 @@ func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evide
 		res.Notes = append(res.Notes, n+"; if it was this unit's, 'sysdiag events' lists it and a trial run shows every call")
 	}
 	for _, file := range u.Files {
-		if filepath.Base(file) == trial.DropinName {
+		if filepath.Base(file) == unitfile.TrialDropinName {
 			res.Notes = append(res.Notes, "a trial's drop-in is in place ("+file+"): the unit runs with its filter turned into logging; if no trial runs, 'sysdiag trial --abort "+u.Name+"' restores it")
 		}
 	}
@@ -495,26 +495,8 @@ type Unit struct {
 	NRestarts  *uint32 // the manager's NRestarts (live service units)
 }
 
-// SourceReport says what one evidence source gave.
-type SourceReport struct {
-	Name      string `json:"name"`
-	Path      string `json:"path,omitempty"`
-	Bytes     int64  `json:"bytes,omitempty"` // bytes read (audit.log, kmsg text)
-	Records   int    `json:"records"`
-	Malformed int    `json:"malformed,omitempty"`
-	TooLong   int    `json:"too_long,omitempty"` // lines over the reader's bound, skipped
-	// OutOfWindow: records outside --since/--until, skipped (a record dated far ahead by a clock step
-	// never stops the read: it is counted here).
-	OutOfWindow int    `json:"out_of_window,omitempty"`
-	Error       string `json:"error,omitempty"`
-	// Partial: the source failed after records were read from it (a log truncated while it was read):
-	// what it gave is in the answer, what came after the failure is not.
-	Partial bool `json:"partial,omitempty"`
-	// Skipped says what else was left out and why, in words ("2 entries cut off by the end of the
-	// file"): nothing found is dropped without being counted and said.
-	Skipped []string `json:"skipped,omitempty"`
-	Default bool     `json:"-"`
-}
+// SourceReport says what one evidence source gave (internal/sources reads them).
+type SourceReport = sources.Report
 
 // UserFlag is " --user" for a user unit's commands.
 func UserFlag(user bool) string {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
-	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/journal"
 )
@@ -59,8 +58,26 @@ func (s *Plan) OpenJournal() (journal.Querier, string, error) {
 	return r, src.String(), nil
 }
 
-// Report says what one source gave.
-type Report = diagnose.SourceReport
+// SourceReport says what one evidence source gave.
+type Report struct {
+	Name      string `json:"name"`
+	Path      string `json:"path,omitempty"`
+	Bytes     int64  `json:"bytes,omitempty"` // bytes read (audit.log, kmsg text)
+	Records   int    `json:"records"`
+	Malformed int    `json:"malformed,omitempty"`
+	TooLong   int    `json:"too_long,omitempty"` // lines over the reader's bound, skipped
+	// OutOfWindow: records outside --since/--until, skipped (a record dated far ahead by a clock step
+	// never stops the read: it is counted here).
+	OutOfWindow int    `json:"out_of_window,omitempty"`
+	Error       string `json:"error,omitempty"`
+	// Partial: the source failed after records were read from it (a log truncated while it was read):
+	// what it gave is in the answer, what came after the failure is not.
+	Partial bool `json:"partial,omitempty"`
+	// Skipped says what else was left out and why, in words ("2 entries cut off by the end of the
+	// file"): nothing found is dropped without being counted and said.
+	Skipped []string `json:"skipped,omitempty"`
+	Default bool     `json:"-"`
+}
 
 // BadInputError is a source the user named wrongly (a glob that matches nothing, say): a usage error.
 type BadInputError struct{ Err error }

@@ -19,12 +19,13 @@ import (
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/cgroup"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 // DropinName is the trial's runtime drop-in. It sorts after every other drop-in (zz-sysdiag.conf too), so
 // its lines come last; under /run it is gone at reboot.
-const DropinName = "zz-sysdiag-trial.conf"
+const DropinName = unitfile.TrialDropinName
 
 // Marker starts the drop-in; the state line records what to bring the unit back to.
 const (

@@ -279,6 +279,10 @@ func DropInDir(name string, user bool, home string) string {
 // after the lines it relaxes.
 const DropInName = "zz-sysdiag.conf"
 
+// TrialDropinName is the runtime drop-in of a trial (internal/trial writes it; the unit's files name it
+// when a trial is running or was left by a crash).
+const TrialDropinName = "zz-sysdiag-trial.conf"
+
 // Marker starts every file sysdiag writes; sysdiag overwrites no file without it.
 const Marker = "# written by sysdiag"
 
