@@ -81,12 +81,7 @@ was analysed. 1 when the unit has no Exec*= program; 2/3 as for every command.`,
 			return runCheck(c.OutOrStdout(), c.ErrOrStderr(), opts)
 		},
 	}
-	c.ValidArgsFunction = func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 || opts.root != "" {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		return completeUnits(opts.user, prefix), cobra.ShellCompDirectiveNoFileComp
-	}
+	c.ValidArgsFunction = unitCompleter(&opts.user, &opts.root)
 	c.Flags().StringVar(&opts.root, "root", "", "read the unit and its programs and libraries under this directory")
 	c.Flags().BoolVar(&opts.user, "user", false, "a unit of the calling user's manager")
 	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "the target's systemd version (default: the manager's, the tree's, or this machine's)")
@@ -158,9 +153,9 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		}
 		targets = check.Targets(fsys, []unitfile.Command{{Directive: "--exec", Path: p, Args: []string{p}, File: "command line"}}, "")
 	default:
-		name, err := unitfile.Name(opts.unit)
+		name, err := unitName(opts.unit)
 		if err != nil {
-			return usageErr(err, "a unit name is like nginx.service or getty@tty1.service")
+			return err
 		}
 		u, err = loadUnit(opts.root, name, opts.user)
 		if err != nil {

@@ -81,12 +81,7 @@ their calls too: that also gives back what they take (capabilities, mounts) — 
 			return runTrial(ctx, c.OutOrStdout(), c.ErrOrStderr(), opts)
 		},
 	}
-	c.ValidArgsFunction = func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		return completeUnits(opts.user, prefix), cobra.ShellCompDirectiveNoFileComp
-	}
+	c.ValidArgsFunction = unitCompleter(&opts.user, nil)
 	c.Flags().BoolVar(&opts.user, "user", false, "a unit of the calling user's manager (systemctl --user)")
 	c.Flags().DurationVar(&opts.dur, "for", 0, "end the trial after this long (default: when the unit's processes exit, or Ctrl-C)")
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
@@ -126,9 +121,9 @@ type trialAnswer struct {
 }
 
 func runTrial(ctx context.Context, stdout, stderr io.Writer, opts *trialOptions) error {
-	name, err := unitfile.Name(opts.unit)
+	name, err := unitName(opts.unit)
 	if err != nil {
-		return usageErr(err, "a unit name is like nginx.service or getty@tty1.service")
+		return err
 	}
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if rt == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -242,4 +243,25 @@ func managerUID(manager string) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	return n, err == nil && n >= 0
+}
+
+// unitName validates a unit name given on the command line (why, trial, check): a usage error if it is
+// not one systemd accepts; "nginx" means nginx.service.
+func unitName(s string) (string, error) {
+	name, err := unitfile.Name(s)
+	if err != nil {
+		return "", usageErr(err, "a unit name is like nginx.service or getty@tty1.service")
+	}
+	return name, nil
+}
+
+// unitCompleter completes a command's UNIT argument with the manager's units (the user's with --user);
+// with --root (root non-nil and set) the units are another machine's: nothing is offered.
+func unitCompleter(user *bool, root *string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 || root != nil && *root != "" {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return completeUnits(*user, prefix), cobra.ShellCompDirectiveNoFileComp
+	}
 }

@@ -55,12 +55,7 @@ or from the source flags. Nothing is written unless --write is given.`,
 			return runWhy(c.OutOrStdout(), c.ErrOrStderr(), opts, time.Now())
 		},
 	}
-	c.ValidArgsFunction = func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		return completeUnits(opts.user, prefix), cobra.ShellCompDirectiveNoFileComp
-	}
+	c.ValidArgsFunction = unitCompleter(&opts.user, &opts.root)
 	c.Flags().BoolVar(&opts.user, "user", false, "the unit is a unit of the calling user's manager (systemctl --user)")
 	c.Flags().StringVar(&opts.root, "root", "", "read the unit's files under this directory instead of asking the running manager")
 	c.Flags().StringVarP(&opts.since, "since", "S", "", "look at every invocation since this time, not only the latest with a kill")
@@ -73,9 +68,9 @@ or from the source flags. Nothing is written unless --write is given.`,
 }
 
 func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
-	name, err := unitfile.Name(opts.unit)
+	name, err := unitName(opts.unit)
 	if err != nil {
-		return usageErr(err, "a unit name is like nginx.service or getty@tty1.service")
+		return err
 	}
 	var since time.Time
 	if opts.since != "" {
