@@ -359,15 +359,9 @@ func printCheck(w io.Writer, a *checkAnswer) error {
 		}
 	}
 	if a.Fix != nil {
-		state := "not verified"
-		if a.Fix.Verified {
-			state = "verified"
-		}
-		fmt.Fprintf(bw, "\nPredicted fix (%s; a prediction: %s): %s\n", state, map[bool]string{true: "written", false: "not written"}[a.Fix.Written], a.Fix.DropinPath)
-		for _, l := range strings.Split(strings.TrimRight(a.Fix.Dropin, "\n"), "\n") {
-			fmt.Fprintf(bw, "    %s\n", l)
-		}
-		fmt.Fprintf(bw, "  better still, before relying on it: sysdiag trial %s\n", clean(a.Unit))
+		written := map[bool]string{true: "written", false: "not written"}[a.Fix.Written]
+		renderFix(bw, fixOf("Predicted fix", a.Fix), qualified("", "; a prediction: "+written),
+			nextLine("better still, before relying on it: sysdiag trial "+clean(a.Unit)))
 	}
 	for _, n := range a.Notes {
 		fmt.Fprintf(bw, "note: %s\n", clean(n))

@@ -440,23 +440,11 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 				if u.Fix == nil {
 					continue
 				}
-				state := "not verified"
-				if u.Fix.Verified {
-					state = "verified"
-				}
 				name := clean(u.Unit)
 				if h.Host != "" || h.MachineID != "" {
 					name = clean(hostText(h)) + " " + name
 				}
-				fmt.Fprintf(bw, "\n%s (%s): %s\n", name, state, u.Fix.DropinPath)
-				for _, l := range strings.Split(strings.TrimRight(u.Fix.Dropin, "\n"), "\n") {
-					fmt.Fprintf(bw, "    %s\n", l)
-				}
-				if u.Fix.Written {
-					fmt.Fprintf(bw, "  written. Now: %s\n", strings.Join(u.Fix.Commands, " && "))
-				} else {
-					fmt.Fprintf(bw, "  then: %s\n", strings.Join(u.Fix.Commands, " && "))
-				}
+				renderFix(bw, fixOf(name, u.Fix))
 				for _, n := range u.Notes {
 					fmt.Fprintf(bw, "  note: %s\n", clean(n))
 				}

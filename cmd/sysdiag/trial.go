@@ -681,19 +681,13 @@ func printTrial(w io.Writer, a *trialAnswer) error {
 		tw.Flush()
 	}
 	if a.Fix != nil {
-		state := "not verified"
-		if a.Fix.Verified {
-			state = "verified"
-		}
-		fmt.Fprintf(bw, "\nOne fix for all of them (%s): %s\n", state, a.Fix.DropinPath)
-		for _, l := range strings.Split(strings.TrimRight(a.Fix.Dropin, "\n"), "\n") {
-			fmt.Fprintf(bw, "    %s\n", l)
-		}
+		var next string
 		if a.Verified != "" {
-			fmt.Fprintf(bw, "  --write: %s\n", clean(a.Verified))
-		} else {
-			fmt.Fprintf(bw, "  then: %s (or sysdiag trial --write)\n", strings.Join(a.Fix.Commands, " && "))
+			next = "--write: " + clean(a.Verified)
 		}
+		fv := fixOf("One fix for all of them", a.Fix)
+		fv.Written = false // what --write did is its own line
+		renderFix(bw, fv, orHint(" (or sysdiag trial --write)"), nextLine(next))
 	}
 	if tg := a.Tighten; tg != nil {
 		var used []string
@@ -706,24 +700,17 @@ func printTrial(w io.Writer, a *trialAnswer) error {
 		case len(tg.Untouched) == 0:
 			fmt.Fprintf(bw, "\nNothing to tighten: the unit used a call of every group its filter leaves open (%s)\n", strings.Join(used, ", "))
 		default:
-			state := "not verified"
-			if tg.Verified {
-				state = "verified"
-			}
-			fmt.Fprintf(bw, "\nCan be tightened (safe for what the trial exercised; %s): never touched %s\n", state, strings.Join(tg.Untouched, " "))
-			fmt.Fprintf(bw, "  exposure of the SystemCallFilter rows: %.1f -> %.1f\n", tg.Before, tg.After)
+			lead := []string{fmt.Sprintf("exposure of the SystemCallFilter rows: %.1f -> %.1f", tg.Before, tg.After)}
 			if len(used) > 0 {
-				fmt.Fprintf(bw, "  used, so left open: %s\n", strings.Join(used, ", "))
+				lead = append(lead, "used, so left open: "+strings.Join(used, ", "))
 			}
-			fmt.Fprintf(bw, "  %s:\n", tg.DropinPath)
-			for _, l := range strings.Split(strings.TrimRight(tg.Dropin, "\n"), "\n") {
-				fmt.Fprintf(bw, "    %s\n", l)
-			}
+			next := "never written unless asked: sysdiag trial --write-tighten " + clean(a.Unit)
 			if tg.Write != "" {
-				fmt.Fprintf(bw, "  --write-tighten: %s\n", clean(tg.Write))
-			} else {
-				fmt.Fprintf(bw, "  never written unless asked: sysdiag trial --write-tighten %s\n", clean(a.Unit))
+				next = "--write-tighten: " + clean(tg.Write)
 			}
+			renderFix(bw, fixView{Title: "Can be tightened", Verified: tg.Verified, Path: tg.DropinPath, Dropin: tg.Dropin},
+				qualified("safe for what the trial exercised; ", ""), about("never touched "+strings.Join(tg.Untouched, " "), lead...),
+				pathBelow(":"), nextLine(next))
 		}
 	}
 	if len(a.Unseen) > 0 {

@@ -332,56 +332,11 @@ func printWhy(w io.Writer, r *diagnose.Result, tty bool) error {
 	for _, n := range append(r.Filter.Warnings, r.Notes...) {
 		fmt.Fprintf(bw, "  note: %s\n", clean(n))
 	}
-	if fx := r.Fix; fx != nil {
-		state := "not verified"
-		if fx.Verified {
-			state = "verified against a libseccomp-built filter"
-		}
-		fmt.Fprintf(bw, "\n%s (%s):\n", bold("Fix"), state)
-		fmt.Fprintf(bw, "  %s\n", fx.DropinPath)
-		for _, l := range strings.Split(strings.TrimRight(fx.Dropin, "\n"), "\n") {
-			fmt.Fprintf(bw, "    %s\n", l)
-		}
-		fmt.Fprintf(bw, "  allows %s\n", costText(fx.Alt))
-		if fx.Written {
-			fmt.Fprintf(bw, "  written. Now: %s\n", strings.Join(fx.Commands, " && "))
-		} else {
-			fmt.Fprintf(bw, "  then: %s   (or: sysdiag why %s%s --write)\n", strings.Join(fx.Commands, " && "), r.Unit, userFlag(r.User))
-		}
-		if len(fx.Alternatives) > 0 {
-			fmt.Fprintf(bw, "\n%s:\n", bold("Alternatives"))
-			for _, a := range fx.Alternatives {
-				line := strings.Join(a.Allow, " ")
-				if len(a.Deny) > 0 {
-					line = "~" + strings.Join(a.Deny, " ")
-				}
-				fmt.Fprintf(bw, "  %-14s SystemCallFilter=%s — %s\n", a.Label+":", line, costText(a))
-				if a.Note != "" {
-					fmt.Fprintf(bw, "  %-14s %s\n", "", a.Note)
-				}
-			}
-		}
+	if r.Fix != nil {
+		renderFix(bw, fixOf(bold("Fix"), r.Fix), verifiedAs("verified against a libseccomp-built filter"), pathBelow(""),
+			orHint(fmt.Sprintf("   (or: sysdiag why %s%s --write)", r.Unit, userFlag(r.User))), showCosts(bold))
 	}
 	return bw.err
-}
-
-func costText(a diagnose.Alt) string {
-	n := len(a.NewlyAllowed)
-	s := fmt.Sprintf("%d syscall", n)
-	if n != 1 {
-		s += "s"
-	}
-	if n > 0 && n <= 8 {
-		s += " (" + strings.Join(a.NewlyAllowed, " ") + ")"
-	}
-	if len(a.Exposure.Rows) == 0 {
-		return s + "; systemd-analyze security: no SystemCallFilter row changes"
-	}
-	var rows []string
-	for _, r := range a.Exposure.Rows {
-		rows = append(rows, fmt.Sprintf("%s %d→%d", r.ID, r.Before, r.After))
-	}
-	return fmt.Sprintf("%s; systemd-analyze security: %s (exposure %+.1f)", s, strings.Join(rows, ", "), a.Exposure.Delta)
 }
 
 // analyzeOffline runs this machine's systemd-analyze on the tree (systemd's own loader:
