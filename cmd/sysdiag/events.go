@@ -159,7 +159,7 @@ func (e *eventsTable) write(v evidence.Violation) error {
 	} else if v.UserUnit {
 		unit += " (user)"
 	}
-	sc := "?"
+	sc := "unknown (SIGSYS, no audit record)" // known only from a coredump: no record names the call
 	if v.Known() {
 		name := v.Name
 		if name == "" {

@@ -403,6 +403,9 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 				var calls, groups []string
 				for _, c := range u.Calls {
 					s := c.Syscall
+					if c.Number < 0 { // known only from a coredump or an exit: no record names the call
+						s = "unknown (SIGSYS, no audit record)"
+					}
 					if c.Count > 1 {
 						s += fmt.Sprintf("×%d", c.Count)
 					}
