@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// refScan is the reference the scanners are held to: split on '\n' (a last line without one counts),
-// skip and count lines longer than maxLine, decode the others.
-func refScan(data []byte, maxLine int) (recs []Record, st Stats) {
+// refLines is the line discipline the scanners are held to: split on '\n' (a last line without one
+// counts), skip and count lines longer than maxLine, hand the others to decode.
+func refLines(data []byte, maxLine int, decode func(line []byte, st *Stats) (Record, bool)) (recs []Record, st Stats) {
 	st.Bytes = int64(len(data))
 	for len(data) > 0 {
 		line := data
@@ -24,12 +24,7 @@ func refScan(data []byte, maxLine int) (recs []Record, st Stats) {
 			st.TooLong++
 			continue
 		}
-		r, err := ParseLogLine(line)
-		switch {
-		case err == ErrNotSeccomp:
-		case err != nil:
-			st.Malformed++
-		default:
+		if r, ok := decode(line, &st); ok {
 			st.Records++
 			recs = append(recs, r)
 		}
@@ -37,32 +32,34 @@ func refScan(data []byte, maxLine int) (recs []Record, st Stats) {
 	return recs, st
 }
 
+// refScan is the reference for audit.log text.
+func refScan(data []byte, maxLine int) ([]Record, Stats) {
+	return refLines(data, maxLine, func(line []byte, st *Stats) (Record, bool) {
+		r, err := ParseLogLine(line)
+		switch {
+		case err == ErrNotSeccomp:
+			return Record{}, false
+		case err != nil:
+			st.Malformed++
+			return Record{}, false
+		}
+		return r, true
+	})
+}
+
 // refKmsg is the same for kernel-log text.
-func refKmsg(data []byte, maxLine int) (recs []Record, st Stats) {
-	st.Bytes = int64(len(data))
-	for len(data) > 0 {
-		line := data
-		if nl := bytes.IndexByte(data, '\n'); nl >= 0 {
-			line, data = data[:nl], data[nl+1:]
-		} else {
-			data = nil
-		}
-		if len(line) > maxLine {
-			st.TooLong++
-			continue
-		}
+func refKmsg(data []byte, maxLine int) ([]Record, Stats) {
+	return refLines(data, maxLine, func(line []byte, st *Stats) (Record, bool) {
 		if !bytes.Contains(line, kmsgMarker) {
-			continue
+			return Record{}, false
 		}
 		r, err := ParseKmsgLine(line)
 		if err != nil {
 			st.Malformed++
-			continue
+			return Record{}, false
 		}
-		st.Records++
-		recs = append(recs, r)
-	}
-	return recs, st
+		return r, true
+	})
 }
 
 // chunkReader returns its data in reads of the sizes sizes cycles through (1 to 256 bytes).
