@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
@@ -100,7 +101,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 
 	// 1. The evidence of the window, and what ties kills to units without a coredump (host: journal).
 	var jr journal.Querier
-	facts := evidence.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
+	facts := attribute.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
 	units := &unitLoader{roots: roots, flag: opts.systemdVersion, local: thisHost()}
 	var failed []journal.UnitResult
 	if sf.WantsJournal() {
@@ -118,7 +119,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		}); err != nil {
 			return failureErr(err, "")
 		}
-		facts.Runs = evidence.RunsOf(exits, units.programs)
+		facts.Runs = attribute.RunsOf(exits, units.programs)
 		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageUnitFailed}, w.Since, w.Until, func(f journal.Fields) error {
 			if res, err := journal.ParseUnitResult(f); err == nil && res.Result == "exit-code" {
 				failed = append(failed, res)
@@ -327,7 +328,7 @@ func loadUnitFor(root string, k diagnose.UnitKey, vs []evidence.Violation) (*dia
 // processesOf asks the journal, for each untied kill's pid, what that process wrote itself (at most
 // diagnose.MaxJournalPIDs pids, the ones the KillStore kept kills of): journald's trusted fields name its
 // unit and invocation. Their runs are added, open-ended.
-func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, runs []evidence.Run) ([]journal.Process, []evidence.Run) {
+func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, runs []attribute.Run) ([]journal.Process, []attribute.Run) {
 	pids := map[int]bool{}
 	var entries []journal.Fields
 	for _, v := range vs {
@@ -348,7 +349,7 @@ func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, ru
 	for _, p := range procs {
 		if k := p.Host.MachineID + "/" + p.Unit + "/" + p.Invocation; p.Unit != "" && !have[k] {
 			have[k] = true
-			runs = append(runs, evidence.Run{Unit: p.Unit, User: p.User, Invocation: p.Invocation, Running: true, Host: p.Host})
+			runs = append(runs, attribute.Run{Unit: p.Unit, User: p.User, Invocation: p.Invocation, Running: true, Host: p.Host})
 		}
 	}
 	return procs, runs

@@ -329,9 +329,9 @@ type sourced struct {
 	unit cgroup.Unit
 }
 
-// attribute reads the process's cgroup at once: while its core is being dumped the process still exists.
+// cgroupOf reads the process's cgroup at once: while its core is being dumped the process still exists.
 // Under a flood of records of one process (SystemCallLog=) the answer is reused for a second.
-func attribute(pid int) cgroup.Unit {
+func cgroupOf(pid int) cgroup.Unit {
 	if !inInitialNS {
 		return cgroup.Unit{} // the record's pid is the initial namespace's: /proc/PID here is another process
 	}
@@ -393,7 +393,7 @@ func (w *watcher) followJournal(ctx context.Context, src journal.Source, recs ch
 			}
 			s := sourced{rec: rec}
 			if local {
-				s.unit = attribute(rec.PID)
+				s.unit = cgroupOf(rec.PID)
 			} else {
 				h := journal.HostOf(f)
 				s.rec.Node, s.rec.Machine = h.Hostname, h.MachineID
@@ -438,7 +438,7 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 							return
 						}
 						select {
-						case recs <- sourced{r, attribute(r.PID)}:
+						case recs <- sourced{r, cgroupOf(r.PID)}:
 						case <-ctx.Done():
 						}
 					})
@@ -480,7 +480,7 @@ func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string,
 				defer close(recs)
 				w.srcErr = lf.Run(ctx, func(r audit.Record) error {
 					select {
-					case recs <- sourced{r, attribute(r.PID)}:
+					case recs <- sourced{r, cgroupOf(r.PID)}:
 					case <-ctx.Done():
 					}
 					return nil

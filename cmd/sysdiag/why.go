@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
@@ -181,7 +182,7 @@ func unitTable(flag, root string, u *diagnose.Unit, hostVersion string) (syscall
 // gatherUnit finds the unit's latest invocation with a seccomp kill (or every one since since) and the
 // violations of that invocation, child processes included: the host step of why. A kill is the unit's
 // when systemd-coredump says so, or — on hosts without it — when the manager's main pid, the process's
-// own journal entries or the unit's SIGSYS exit tie it (evidence.Attribute), never by time alone.
+// own journal entries or the unit's SIGSYS exit tie it (attribute.Attribute), never by time alone.
 func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf func(unit string, user bool) []string) (*diagnose.Evidence, error) {
 	ev := &diagnose.Evidence{}
 	useJournal := sf.WantsJournal()
@@ -234,7 +235,7 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 
 	// What ties a kill to the unit without a coredump: the unit's runs, its processes' own entries, and
 	// every unit's SIGSYS exits in the window (to tell two units' kills of the same second apart).
-	facts := evidence.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
+	facts := attribute.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
 	programs := programsOf(u.Name, u.User)
 	facts.Runs = plan.Runs(u, programs)
 	if jr != nil {
@@ -259,7 +260,7 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 		}); err != nil {
 			return nil, failureErr(err, "")
 		}
-		facts.Runs = append(facts.Runs, evidence.RunsOf(exits, func(_ journal.Host, unit string, user bool) []string { return programsOf(unit, user) })...)
+		facts.Runs = append(facts.Runs, attribute.RunsOf(exits, func(_ journal.Host, unit string, user bool) []string { return programsOf(unit, user) })...)
 	}
 
 	var all []evidence.Violation
@@ -271,7 +272,7 @@ func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf f
 		return nil, err
 	}
 	ev.Reports = reports
-	evidence.Attribute(all, facts)
+	attribute.Attribute(all, facts)
 
 	ev.Invocations, ev.Violations, ev.Unattributed = plan.Select(u, all, programs)
 	return ev, nil

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 // MaxJournalPIDs is how many pids of untied kills the post-mortem asks the journal about (the
-// journal-pid rule of evidence.Attribute): one query each.
+// journal-pid rule of attribute.Attribute): one query each.
 const MaxJournalPIDs = 256
 
 // Limits bound what a KillStore keeps of a window's kills one by one. Every count stays exact past
@@ -35,7 +36,7 @@ type Limits struct {
 // DefaultLimits are the post-mortem's.
 var DefaultLimits = Limits{JournalPIDs: MaxJournalPIDs, PerPID: 64, PerUnit: 64, Examples: 100, Groups: 1000}
 
-// The reach of a SIGSYS exit in evidence.Attribute's main-exit rule (attribute.go's exitBefore and
+// The reach of a SIGSYS exit in attribute.Attribute's main-exit rule (attribute.go's exitBefore and
 // exitAfter): a kill at x may be the exit's at t when t-exitBefore ≤ x ≤ t+exitAfter. A private copy:
 // keep it in step (TestKillStoreKeepsWhatAttributeTies fails when they part).
 const (
@@ -44,17 +45,17 @@ const (
 )
 
 // KillStore holds a window's kills for the post-mortem in memory bounded by what the evidence finds,
-// not by how many kills there are. Add keeps in full, for evidence.Attribute, only the kills its rules
+// not by how many kills there are. Add keeps in full, for attribute.Attribute, only the kills its rules
 // can use: those near a SIGSYS exit of the facts' runs (any, tied or not: a tied one explains its
 // exit), and up to Limits.PerPID of each of the first Limits.JournalPIDs untied pids. A kill of a
-// manager's main pid away from every exit is tied at once, by evidence.Attribute on it alone (there,
+// manager's main pid away from every exit is tied at once, by attribute.Attribute on it alone (there,
 // its rules need nothing else). Every other kill is filed at once: under its unit (which keeps the
 // earliest kill of each call and of each invocation, a few more, and exact counts), or counted in the
 // untied groups (host, program, call), the earliest few kept as examples. Attribute ties what was kept
 // and files it the same way.
 type KillStore struct {
 	lim      Limits
-	runs     []evidence.Run
+	runs     []attribute.Run
 	exits    []time.Time // every SIGSYS exit of the runs, sorted
 	mainPIDs map[int]bool
 	foreign  bool // the journal's pids are not the kernel's: no pid ties anything
@@ -76,7 +77,7 @@ type held struct {
 
 // NewKillStore makes a store for a window whose facts (the runs' exits and main pids; their
 // processes come later) are known before its kills are read.
-func NewKillStore(f evidence.Facts, lim Limits) *KillStore {
+func NewKillStore(f attribute.Facts, lim Limits) *KillStore {
 	s := &KillStore{lim: lim, runs: f.Runs, mainPIDs: map[int]bool{}, foreign: f.ForeignPIDs, jpids: map[int]bool{}, perPID: map[int]int{},
 		units: map[UnitKey]*unitTally{}, untied: untiedTally{groups: map[untiedKey]*untiedCount{}}}
 	for _, r := range f.Runs {
@@ -103,7 +104,7 @@ func (s *KillStore) Add(v evidence.Violation) {
 	s.file(held{v, s.seq})
 }
 
-// attributable says whether evidence.Attribute may use v later (tie it by its pid's journal entries,
+// attributable says whether attribute.Attribute may use v later (tie it by its pid's journal entries,
 // or count it against an exit); a main pid's kill it ties at once.
 func (s *KillStore) attributable(v *evidence.Violation) bool {
 	near := s.nearExit(v.Time)
@@ -121,7 +122,7 @@ func (s *KillStore) attributable(v *evidence.Violation) bool {
 		// No exit reaches it: of Attribute's rules only the main pid's and the journal's can tie it, and
 		// the main pid's needs only the runs.
 		one := []evidence.Violation{*v}
-		evidence.Attribute(one, evidence.Facts{Runs: s.runs})
+		attribute.Attribute(one, attribute.Facts{Runs: s.runs})
 		if *v = one[0]; v.Unit != "" {
 			return false
 		}
@@ -144,20 +145,20 @@ func (s *KillStore) nearExit(x time.Time) bool {
 // store's own slice, to read, not to keep.
 func (s *KillStore) Pending() []evidence.Violation { return s.pending }
 
-// Attribute ties the kills kept for it (evidence.Attribute with f: the store's facts and the
+// Attribute ties the kills kept for it (attribute.Attribute with f: the store's facts and the
 // processes of the pending pids) and files them. Call it once, after the last Add.
-func (s *KillStore) Attribute(f evidence.Facts) {
+func (s *KillStore) Attribute(f attribute.Facts) {
 	// The examples filed so far fit no exit, no main pid and no pid asked about: with no runs,
 	// Attribute only says what it says of every untied kill (another namespace's pids).
 	ex := make([]evidence.Violation, len(s.untied.examples))
 	for i, h := range s.untied.examples {
 		ex[i] = h.v
 	}
-	evidence.Attribute(ex, evidence.Facts{ForeignPIDs: f.ForeignPIDs})
+	attribute.Attribute(ex, attribute.Facts{ForeignPIDs: f.ForeignPIDs})
 	for i := range ex {
 		s.untied.examples[i].v = ex[i]
 	}
-	evidence.Attribute(s.pending, f)
+	attribute.Attribute(s.pending, f)
 	s.settle()
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -16,7 +17,7 @@ import (
 func TestKillStoreBoundedExact(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
 	exit := t0.Add(100 * time.Second)
-	facts := evidence.Facts{Runs: []evidence.Run{{Unit: "loop.service", Invocation: "inv-exit", Exits: []time.Time{exit}, MainPID: 7}}}
+	facts := attribute.Facts{Runs: []attribute.Run{{Unit: "loop.service", Invocation: "inv-exit", Exits: []time.Time{exit}, MainPID: 7}}}
 	lim := Limits{JournalPIDs: 2, PerPID: 2, PerUnit: 3, Examples: 5, Groups: 3}
 	s := NewKillStore(facts, lim)
 
@@ -131,15 +132,15 @@ func TestKillStoreBoundedExact(t *testing.T) {
 	}
 }
 
-// The store keeps a kill for attribution exactly where evidence.Attribute's main-exit rule can reach
+// The store keeps a kill for attribution exactly where attribute.Attribute's main-exit rule can reach
 // it: the private copy of the reach (reachBefore, reachAfter) must not drift from attribute.go's.
 func TestKillStoreKeepsWhatAttributeTies(t *testing.T) {
 	exit := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
-	facts := evidence.Facts{Runs: []evidence.Run{{Unit: "x.service", Invocation: "i", Exits: []time.Time{exit}}}}
+	facts := attribute.Facts{Runs: []attribute.Run{{Unit: "x.service", Invocation: "i", Exits: []time.Time{exit}}}}
 	for _, off := range []time.Duration{-reachBefore - time.Millisecond, -reachBefore, -time.Second, 0, reachAfter, reachAfter + time.Millisecond} {
 		v := evidence.Violation{Time: exit.Add(off), PID: 5, Exe: "/bin/x", Name: "ptrace", Syscall: 101, Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess}
 		vs := []evidence.Violation{v}
-		evidence.Attribute(vs, facts)
+		attribute.Attribute(vs, facts)
 		s := NewKillStore(facts, Limits{})
 		s.Add(v)
 		if tied, kept := vs[0].Unit != "", len(s.Pending()) == 1; tied != kept {
@@ -147,11 +148,11 @@ func TestKillStoreKeepsWhatAttributeTies(t *testing.T) {
 		}
 	}
 	// A manager's main pid, outside any exit's reach.
-	run := evidence.Run{Unit: "m.service", Invocation: "j", MainPID: 42, Running: true}
+	run := attribute.Run{Unit: "m.service", Invocation: "j", MainPID: 42, Running: true}
 	v := evidence.Violation{Time: exit.Add(time.Hour), PID: 42, Name: "ptrace", Syscall: 101, Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess}
-	s := NewKillStore(evidence.Facts{Runs: []evidence.Run{run}}, Limits{PerPID: 1})
+	s := NewKillStore(attribute.Facts{Runs: []attribute.Run{run}}, Limits{PerPID: 1})
 	s.Add(v)
-	s.Attribute(evidence.Facts{Runs: []evidence.Run{run}})
+	s.Attribute(attribute.Facts{Runs: []attribute.Run{run}})
 	if by := s.Units(); len(by[UnitKey{Unit: "m.service"}]) != 1 || s.untied.total != 0 {
 		t.Errorf("the main pid's kill: units %v, untied %d", by, s.untied.total)
 	}
@@ -160,7 +161,7 @@ func TestKillStoreKeepsWhatAttributeTies(t *testing.T) {
 // BuildPostmortem from a store: the unit's report and the untied totals are exact, the list bounded.
 func TestBuildPostmortemFromStore(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
-	s := NewKillStore(evidence.Facts{}, DefaultLimits)
+	s := NewKillStore(attribute.Facts{}, DefaultLimits)
 	for i := 0; i < 5000; i++ {
 		s.Add(evidence.Violation{Time: t0.Add(time.Duration(i) * time.Second), PID: 1000 + i, Exe: "/bin/stray", Name: "ptrace", Syscall: 101,
 			Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess})
@@ -168,7 +169,7 @@ func TestBuildPostmortemFromStore(t *testing.T) {
 			Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess, Unit: "app.service", Machine: "m252",
 			How: evidence.Attribution{Method: evidence.ByCoredump, Invocation: "one"}})
 	}
-	s.Attribute(evidence.Facts{})
+	s.Attribute(attribute.Facts{})
 	src := fleet{"m252": {"252.39", []fixes.Assignment{{Directive: "SystemCallFilter", Value: "@system-service"}}}}
 	v, _ := syscalls.ParseVersion("252")
 	pm, err := BuildPostmortem(PostmortemInput{Window: audit.Window{Since: t0}, Store: s, Table: syscalls.Select(v)}, src)

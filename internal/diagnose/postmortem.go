@@ -9,6 +9,7 @@ import (
 
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
@@ -251,7 +252,7 @@ type UnitSource interface {
 }
 
 // PostmortemInput is a window's evidence: its kills, attributed (a KillStore after its Attribute, or a
-// slice after evidence.Attribute), and the units that failed with an exit code in it.
+// slice after attribute.Attribute), and the units that failed with an exit code in it.
 type PostmortemInput struct {
 	Window audit.Window
 	Unit   string // only units matching this glob ("" every unit)
@@ -275,7 +276,7 @@ func BuildPostmortem(in PostmortemInput, src UnitSource) (*Postmortem, error) {
 	if store == nil {
 		lim := DefaultLimits
 		lim.JournalPIDs = 0 // attributed already: nothing is kept for it
-		store = NewKillStore(evidence.Facts{}, lim)
+		store = NewKillStore(attribute.Facts{}, lim)
 		for _, v := range in.Kills {
 			store.Add(v)
 		}

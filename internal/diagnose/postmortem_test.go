@@ -7,6 +7,7 @@ import (
 
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -20,7 +21,7 @@ func TestStoreAndFold(t *testing.T) {
 	}
 	vs := []evidence.Violation{kill("loop.service", "swapon", 167, 3), kill("loop.service", "swapon", 167, 1), kill("a.service", "fchown", 93, 2),
 		kill("loop.service", "swapon", 167, 5), {Name: "ptrace", Action: audit.ActionKillProcess, PID: 9}, {Unit: "log.service", Action: audit.ActionLog}}
-	s := NewKillStore(evidence.Facts{}, DefaultLimits)
+	s := NewKillStore(attribute.Facts{}, DefaultLimits)
 	for _, v := range vs {
 		s.Add(v)
 	}

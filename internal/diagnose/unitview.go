@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/journal"
 )
@@ -67,11 +68,11 @@ const (
 	windowAfter  = 3 * time.Second
 )
 
-// Runs are the candidate invocations as evidence.Attribute's facts.
-func (p Plan) Runs(u *Unit, programs []string) []evidence.Run {
-	var out []evidence.Run
+// Runs are the candidate invocations as attribute.Attribute's facts.
+func (p Plan) Runs(u *Unit, programs []string) []attribute.Run {
+	var out []attribute.Run
 	for i, inv := range p.Candidates {
-		r := evidence.Run{Unit: u.Name, User: u.User, Invocation: inv.ID, Start: inv.Start, End: inv.End, Programs: programs,
+		r := attribute.Run{Unit: u.Name, User: u.User, Invocation: inv.ID, Start: inv.Start, End: inv.End, Programs: programs,
 			Running: inv.Result == "" && i == len(p.Candidates)-1}
 		if u.Invocation == inv.ID {
 			r.MainPID = int(u.MainPID)

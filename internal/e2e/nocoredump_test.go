@@ -16,7 +16,7 @@ import (
 // helper such as apport). The kernel's core pattern is global: each subtest sets it for the bed and puts
 // the bed's systemd-coredump pattern back afterwards.
 //
-// What ties a kill to its unit there (evidence.Attribute): the manager's main pid, the process's own
+// What ties a kill to its unit there (attribute.Attribute): the manager's main pid, the process's own
 // journal entries, or the unit's SIGSYS exit. The bed boots systemd in a PID namespace, like a
 // container: its journal's and manager's pids are not the kernel's audit pids, so sysdiag (which runs
 // in the bed) turns pid ties off and says so. The test probes which it is and checks that path.

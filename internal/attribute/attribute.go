@@ -1,4 +1,7 @@
-package evidence
+// Package attribute ties violations to the units and invocations they belong to: every rule sysdiag
+// knows (coredump entry, cgroup at record time, main pid, the process's own journal entries, the
+// manager's SIGSYS exits), for every front. It is pure: the clock, /proc and the journal come in.
+package attribute
 
 import (
 	"fmt"
@@ -6,27 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/journal"
 )
-
-// Method says how a violation was tied to its unit.
-type Method string
-
-const (
-	ByCoredump   Method = "coredump"    // systemd-coredump's entry names the unit (COREDUMP_UNIT)
-	ByCgroup     Method = "cgroup"      // the live process's cgroup, read while it still existed
-	ByMainPID    Method = "main-pid"    // the manager's ExecMainPID of the invocation
-	ByJournalPID Method = "journal-pid" // the process's own journal entries, tagged by journald with unit and invocation
-	ByMainExit   Method = "main-exit"   // the unit's main process died of SIGSYS then, and this is the only kill that fits
-)
-
-// Attribution is how a violation's unit was found; a zero Method means it was not, and Detail then says
-// why (or is empty when nothing pointed anywhere).
-type Attribution struct {
-	Method     Method `json:"method,omitempty"`
-	Invocation string `json:"invocation,omitempty"`
-	Detail     string `json:"detail"`
-}
 
 // Run is one invocation of a unit as the manager tells it: the journal's entries of the unit, and the
 // running manager where it is reachable.
@@ -105,7 +90,7 @@ const (
 // (also on those a coredump or the cgroup already tied). It never guesses: a pid is trusted only with a
 // matching executable and inside the invocation, and a kill is tied to a main process's SIGSYS exit only
 // when it is the only kill that fits that exit and that exit the only one that fits the kill.
-func Attribute(vs []Violation, f Facts) {
+func Attribute(vs []evidence.Violation, f Facts) {
 	// 1. The manager's main pid, and the process's own journal entries.
 	for i := range vs {
 		v := &vs[i]
@@ -119,7 +104,7 @@ func Attribute(vs []Violation, f Facts) {
 			continue
 		}
 		if r, ok := byMainPID(*v, f.Runs); ok {
-			tie(v, r, ByMainPID, fmt.Sprintf("pid %d is the main process (ExecMainPID) of invocation %s", v.PID, r.Invocation))
+			tie(v, r, evidence.ByMainPID, fmt.Sprintf("pid %d is the main process (ExecMainPID) of invocation %s", v.PID, r.Invocation))
 			continue
 		}
 		if r, p, ok := byJournal(*v, f); ok {
@@ -127,7 +112,7 @@ func Attribute(vs []Violation, f Facts) {
 			if p.Exe == "" {
 				who = fmt.Sprintf("%s, named %q in both", who, p.Comm)
 			}
-			tie(v, r, ByJournalPID, fmt.Sprintf("pid %d (%s) wrote to the journal as part of invocation %s at %s",
+			tie(v, r, evidence.ByJournalPID, fmt.Sprintf("pid %d (%s) wrote to the journal as part of invocation %s at %s",
 				v.PID, who, r.Invocation, p.First.UTC().Format(time.RFC3339)))
 		}
 	}
@@ -157,7 +142,7 @@ func Attribute(vs []Violation, f Facts) {
 			}
 		}
 	}
-	fits := func(v *Violation, e *exit) bool {
+	fits := func(v *evidence.Violation, e *exit) bool {
 		if v.Unit != "" || !v.Action.IsKill() || e.used || !e.run.Host.Compatible(v.Host()) {
 			return false
 		}
@@ -195,7 +180,7 @@ func Attribute(vs []Violation, f Facts) {
 			if len(e.run.Programs) > 0 && v.Exe != "" {
 				prog = " running " + v.Exe
 			}
-			tie(v, e.run, ByMainExit, fmt.Sprintf("the process%s that systemd waited for in invocation %s died of SIGSYS at %s, and this is the only kill that fits",
+			tie(v, e.run, evidence.ByMainExit, fmt.Sprintf("the process%s that systemd waited for in invocation %s died of SIGSYS at %s, and this is the only kill that fits",
 				prog, e.run.Invocation, e.at.UTC().Format(time.RFC3339Nano)))
 			e.used, progress = true, true
 		}
@@ -218,15 +203,15 @@ func Attribute(vs []Violation, f Facts) {
 	}
 }
 
-func tie(v *Violation, r *Run, m Method, detail string) {
+func tie(v *evidence.Violation, r *Run, m evidence.Method, detail string) {
 	v.Unit, v.UserUnit = r.Unit, r.User
 	if v.Node == "" && v.Machine == "" {
 		v.Node, v.Machine = r.Host.Hostname, r.Host.MachineID
 	}
-	v.How = Attribution{Method: m, Invocation: r.Invocation, Detail: detail}
+	v.How = evidence.Attribution{Method: m, Invocation: r.Invocation, Detail: detail}
 }
 
-func note(v *Violation, why string) {
+func note(v *evidence.Violation, why string) {
 	if v.How.Detail == "" {
 		v.How.Detail = why
 	} else {
@@ -234,7 +219,7 @@ func note(v *Violation, why string) {
 	}
 }
 
-func byMainPID(v Violation, runs []Run) (*Run, bool) {
+func byMainPID(v evidence.Violation, runs []Run) (*Run, bool) {
 	var found *Run
 	for i := range runs {
 		r := &runs[i]
@@ -252,7 +237,7 @@ func byMainPID(v Violation, runs []Run) (*Run, bool) {
 	return found, found != nil
 }
 
-func byJournal(v Violation, f Facts) (*Run, journal.Process, bool) {
+func byJournal(v evidence.Violation, f Facts) (*Run, journal.Process, bool) {
 	var found *Run
 	var proc journal.Process
 	for _, p := range f.Processes {
@@ -278,7 +263,7 @@ func byJournal(v Violation, f Facts) (*Run, journal.Process, bool) {
 // /proc when the message arrives; a process killed right after its last line is often gone by then
 // (measured on 252: a child's stdout line with _PID and _COMM but no _EXE), and its _COMM is then what
 // is left — the kernel's comm, as in the record.
-func sameProgram(p journal.Process, v Violation) bool {
+func sameProgram(p journal.Process, v evidence.Violation) bool {
 	if p.Exe != "" && v.Exe != "" {
 		return p.Exe == v.Exe
 	}
