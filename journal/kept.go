@@ -18,14 +18,14 @@ type keptQuery struct {
 }
 
 var keptQueries = []keptQuery{
-	{"why: a unit's runs (Invocations)", []string{"UNIT"}, invocationFields},
-	{"why: a user unit's runs (Invocations)", []string{"USER_UNIT"}, invocationFields},
-	{"why, sources: coredumps (ParseCoredump)", []string{"MESSAGE_ID=" + MessageCoredump}, coredumpFields},
-	{"why, postmortem: main process exits (ParseUnitExit)", []string{"MESSAGE_ID=" + MessageProcessExit}, unitExitFields},
-	{"postmortem: failed units (ParseUnitResult)", []string{"MESSAGE_ID=" + MessageUnitFailed}, unitResultFields},
-	{"why: the unit's own processes (Processes)", []string{"_SYSTEMD_UNIT"}, ProcessFields},
-	{"why: the user unit's own processes (Processes)", []string{"_SYSTEMD_USER_UNIT"}, ProcessFields},
-	{"postmortem: what a killed pid wrote (Processes)", []string{"_PID"}, ProcessFields},
+	{"attribute (why): a unit's runs (Invocations)", []string{"UNIT"}, invocationFields},
+	{"attribute (why): a user unit's runs (Invocations)", []string{"USER_UNIT"}, invocationFields},
+	{"attribute (why), sources: coredumps (ParseCoredump)", []string{"MESSAGE_ID=" + MessageCoredump}, coredumpFields},
+	{"attribute (why, events, postmortem): SIGSYS exits (ParseUnitExit)", []string{"MESSAGE_ID=" + MessageProcessExit}, unitExitFields},
+	{"attribute (postmortem): failed units (ParseUnitResult)", []string{"MESSAGE_ID=" + MessageUnitFailed}, unitResultFields},
+	{"attribute (why): the unit's own processes (Processes)", []string{"_SYSTEMD_UNIT"}, ProcessFields},
+	{"attribute (why): the user unit's own processes (Processes)", []string{"_SYSTEMD_USER_UNIT"}, ProcessFields},
+	{"attribute (events, postmortem), sources (watch): what a killed pid wrote (Processes)", []string{"_PID"}, ProcessFields},
 	{"sources: SECCOMP records of the audit transport (audit.FromJournal)", []string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"}, AuditFields},
 	{"sources: kernel lines, for SECCOMP records (audit.FromJournal)", []string{"_TRANSPORT=kernel"}, AuditFields},
 	{"postmortem: the manager's start-up line from the kernel log (ManagerStarts)", []string{"_TRANSPORT=kernel", "SYSLOG_IDENTIFIER=systemd"}, ManagerStartFields},

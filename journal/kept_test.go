@@ -36,29 +36,31 @@ var auditOnly = append([]string{"_TRANSPORT", "_AUDIT_TYPE", "MESSAGE", "_AUDIT_
 // keyed as queryCalls names them, with the queries each makes. A call added or changed fails
 // TestKeptQueriesAreTheCallers: add it here, and its pattern to keptQueries if none covers it.
 var callerQueries = map[string][]callerQuery{
-	"cmd/sysdiag/why.go: Query([]string{unitField + u.Name})": {
+	"internal/attribute/journal.go: Query([]string{unitField + u.Name})": {
 		{[]string{"UNIT=*"}, nil, invocationFields},
 		{[]string{"USER_UNIT=*"}, nil, invocationFields},
 	},
-	"cmd/sysdiag/why.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageCoredump, coreField + u.Name})": {
+	"internal/attribute/journal.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageCoredump, coreField + u.Name})": {
 		{[]string{"MESSAGE_ID=" + MessageCoredump, "COREDUMP_UNIT=*"}, nil, coredumpFields},
 		{[]string{"MESSAGE_ID=" + MessageCoredump, "COREDUMP_USER_UNIT=*"}, nil, coredumpFields},
 	},
-	"cmd/sysdiag/why.go: Only(journal.ProcessFields...).Query([]string{procField + u.Name})": {
+	"internal/attribute/journal.go: Only(journal.ProcessFields...).Query([]string{procField + q.Unit.Name})": {
 		{[]string{"_SYSTEMD_UNIT=*"}, ProcessFields, ProcessFields},
 		{[]string{"_SYSTEMD_USER_UNIT=*"}, ProcessFields, ProcessFields},
 	},
-	"cmd/sysdiag/why.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageProcessExit})": {
+	"internal/attribute/journal.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageProcessExit})": {
 		{[]string{"MESSAGE_ID=" + MessageProcessExit}, nil, unitExitFields},
 	},
-	"cmd/sysdiag/postmortem.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageProcessExit})": {
-		{[]string{"MESSAGE_ID=" + MessageProcessExit}, nil, unitExitFields},
-	},
-	"cmd/sysdiag/postmortem.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageUnitFailed})": {
+	"internal/attribute/journal.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageUnitFailed})": {
 		{[]string{"MESSAGE_ID=" + MessageUnitFailed}, nil, unitResultFields},
 	},
-	"cmd/sysdiag/postmortem.go: Only(journal.ProcessFields...).Query([]string{\"_PID=\" + strconv.Itoa(v.PID)})": {
+	"internal/attribute/journal.go: Only(journal.ProcessFields...).Query([]string{\"_PID=\" + strconv.Itoa(pid)})": {
 		{[]string{"_PID=*"}, ProcessFields, ProcessFields},
+	},
+	// matches is "_PID=…", with "_MACHINE_ID=…" for another host's process.
+	"internal/sources/live.go: Only(journal.ProcessFields...).Query(matches)": {
+		{[]string{"_PID=*"}, ProcessFields, ProcessFields},
+		{[]string{"_PID=*", "_MACHINE_ID=*"}, ProcessFields, ProcessFields},
 	},
 	"internal/sources/sources.go: Query([]string{\"MESSAGE_ID=\" + journal.MessageCoredump, \"COREDUMP_SIGNAL=31\"})": {
 		{[]string{"MESSAGE_ID=" + MessageCoredump, "COREDUMP_SIGNAL=31"}, nil, coredumpFields},

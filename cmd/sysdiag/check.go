@@ -12,6 +12,7 @@ import (
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/check"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
+	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
@@ -117,18 +118,15 @@ type checkAnswer struct {
 }
 
 func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
-	for _, d := range []struct{ flag, dir string }{{"--root", opts.root}, {"--programs-root", opts.programsRoot}} {
-		if d.dir != "" {
-			if err := checkDir(d.flag, d.dir); err != nil {
-				return err
-			}
-		}
+	// --root and --systemd-version as every command reads them: DIR or HOST=DIR, V or HOST=V (one host here).
+	dir, version, err := oneHost(opts.root, opts.systemdVersion)
+	if err == nil && opts.programsRoot != "" {
+		err = cliErr(unit.CheckDir("--programs-root", opts.programsRoot))
 	}
-	root := opts.root
-	if root == "" {
-		root = "/"
+	if err != nil {
+		return err
 	}
-	fsys, err := unitfile.OpenRoot(root)
+	fsys, err := unitfile.OpenRoot(rootOrSlash(dir))
 	if err != nil {
 		return failureErr(err, "")
 	}
@@ -147,7 +145,7 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		}
 		p := opts.exec
 		if !filepath.IsAbs(p) {
-			if abs, err := filepath.Abs(p); err == nil && opts.root == "" {
+			if abs, err := filepath.Abs(p); err == nil && dir == "" {
 				p = abs
 			}
 		}
@@ -157,9 +155,12 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		if err != nil {
 			return err
 		}
-		u, err = loadUnit(opts.root, name, opts.user)
-		if err != nil {
-			return err
+		var l unit.Loader = unit.Manager{}
+		if dir != "" {
+			l = unit.Tree{Dir: dir}
+		}
+		if u, err = l.Load(name, opts.user); err != nil {
+			return cliErr(err)
 		}
 		cmds, skipped, err := unitfile.CommandsChecked(fsys, u.Files)
 		if err != nil {
@@ -176,15 +177,12 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 	if len(targets) == 0 {
 		return notFoundErr(fmt.Errorf("%s runs no program sysdiag can find (no Exec*= line)", u.Name), "")
 	}
-	t, note, err := unitTable(opts.systemdVersion, opts.root, u, "")
+	choice, err := tables.Choose(unit.Target{Flag: version, Unit: u, Root: dir, Here: dir == ""})
 	if err != nil {
-		return err
+		return cliErr(err)
 	}
-	var known fixes.Known
-	if opts.root == "" {
-		known = fixes.LibseccompKnows
-	}
-	f := fixes.Build(t, u.Assigns, known)
+	t, note := choice.Table, choice.Note
+	f := fixes.Build(t, u.Assigns, choice.Known)
 	if opts.exec != "" { // a misspelled --filter value is the user's mistake, not a line systemd would skip
 		for _, w := range f.Warnings {
 			if strings.HasPrefix(w, "--filter:") {
@@ -258,7 +256,7 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		ans.Notes = append(ans.Notes, "the unit has no SystemCallFilter= and no directive with a filter of its own: nothing is blocked")
 	}
 	if opts.write && ans.Fix != nil && u.Files != nil {
-		if err := writeFix(opts.root, ans.Fix); err != nil {
+		if err := writeFix(dir, ans.Fix); err != nil {
 			return err
 		}
 	}
@@ -281,7 +279,7 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 	if ans.Incomplete {
 		hint := ""
 		for _, n := range ans.NotAnalysed {
-			if strings.HasPrefix(n.Reason, "not found") && opts.root != "" && opts.programsRoot == "" {
+			if strings.HasPrefix(n.Reason, "not found") && dir != "" && opts.programsRoot == "" {
 				hint = "the tree under --root lacks them: copy them in, or read this machine's programs and libraries with --programs-root /"
 			}
 		}

@@ -13,9 +13,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/internal/timespec"
+	"github.com/sysdiag/sysdiag/internal/unit"
+	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
@@ -159,7 +162,7 @@ func (e *eventsTable) write(v evidence.Violation) error {
 	} else if v.UserUnit {
 		unit += " (user)"
 	}
-	sc := "unknown (SIGSYS, no audit record)" // known only from a coredump: no record names the call
+	sc := diagnose.UnknownCall // known only from a coredump: no record names the call
 	if v.Known() {
 		name := v.Name
 		if name == "" {
@@ -197,7 +200,8 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 		return err
 	}
 	f := evidence.Filter{Unit: opts.unit, PID: opts.pid, Exe: opts.exe, Syscall: opts.syscall, Window: w}
-	// Violations stream from the merge to the output: a flood of records is never held.
+	// Violations stream from the merge to the output: a flood of records is never held. Only a kill that
+	// a unit's SIGSYS exit may claim waits, for the kills near it (attribute.Stream).
 	n := 0
 	var out eventsWriter
 	if opts.json {
@@ -205,13 +209,33 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 	} else {
 		out = newEventsTable(stdout, t)
 	}
-	reports, err := collect(&opts.sources, w, nil, nil, func(v evidence.Violation) error {
+	emit := func(v evidence.Violation) error {
 		if !f.Match(v) {
 			return nil
 		}
 		n++
 		return out.write(v)
-	})
+	}
+	sf := &opts.sources
+	var jr journal.Querier
+	var stream *attribute.Stream
+	if sf.WantsJournal() {
+		// No readable journal: no exits and no process entries to tie kills by; the sources say why.
+		if r, _, err := sf.OpenJournal(); err == nil {
+			defer r.Close()
+			jr = r
+			units := &unit.Fleet{Here: unit.ThisHost(), Tables: tables}
+			stream, err = attribute.NewStream(r, w, units.Programs, sf.LocalJournal() && !initialPIDNamespace(), attribute.DefaultStreamLimits, emit)
+			if err != nil {
+				return failureErr(err, "")
+			}
+			emit = stream.Add
+		}
+	}
+	reports, err := collect(sf, w, jr, nil, emit)
+	if err == nil && stream != nil {
+		err = stream.Flush()
+	}
 	if err != nil {
 		return err
 	}

@@ -12,23 +12,23 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/audit"
-	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 )
 
 type postmortemOptions struct {
-	since, until   string
-	unit           string
-	roots          []string // "DIR" (every host) or "HOST=DIR"
-	systemdVersion string
-	json           bool
-	write          bool
-	failOn         string
-	sources        sourceFlags
+	since, until string
+	unit         string
+	roots        []string // "DIR" (every host) or "HOST=DIR"
+	versions     []string // "V" (every host) or "HOST=V"
+	json         bool
+	write        bool
+	failOn       string
+	sources      sourceFlags
 }
 
 func newPostmortemCmd() *cobra.Command {
@@ -58,7 +58,7 @@ none (--fail-on never: always 0, after printing). Nothing is written unless --wr
 	c.Flags().StringVarP(&opts.until, "until", "U", "", "the window's end (default: now)")
 	c.Flags().StringVarP(&opts.unit, "unit", "u", "", "only units matching this glob")
 	c.Flags().StringArrayVar(&opts.roots, "root", nil, "read the units' files under this directory instead of asking the running manager; HOST=DIR for the kills of one host (audit node=), repeatable")
-	c.Flags().StringVar(&opts.systemdVersion, "systemd-version", "", "the units' systemd version (default: the manager's, or the local systemd)")
+	c.Flags().StringArrayVar(&opts.versions, "systemd-version", nil, "the units' systemd version (default: the manager's, the host's journal's, or the local systemd); HOST=V for one host's, repeatable")
 	c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&opts.write, "write", false, "write each unit's drop-in (as why --write does)")
 	c.Flags().StringVar(&opts.failOn, "fail-on", "killed", "exit 4 when the window holds a kill, of a unit or tied to none, or a unit failed silently (killed); or always 0 (never)")
@@ -88,21 +88,14 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		return err
 	}
 	sf := &opts.sources
-	roots, err := parseRoots(opts.roots)
+	units, err := newFleet(opts.roots, opts.versions)
 	if err != nil {
 		return err
-	}
-
-	if opts.systemdVersion != "" {
-		if _, _, err := systemdTable(opts.systemdVersion); err != nil {
-			return err
-		}
 	}
 
 	// 1. The evidence of the window, and what ties kills to units without a coredump (host: journal).
 	var jr journal.Querier
 	facts := attribute.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
-	units := &unitLoader{roots: roots, flag: opts.systemdVersion, local: thisHost()}
 	var failed []journal.UnitResult
 	if sf.WantsJournal() {
 		r, _, err := sf.OpenJournal()
@@ -110,43 +103,25 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 			return failureErr(err, journalHint(err))
 		}
 		jr = r
-		var exits []journal.UnitExit
-		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, w.Since, w.Until, func(f journal.Fields) error {
-			if e, err := journal.ParseUnitExit(f); err == nil && e.Killed() {
-				exits = append(exits, e)
-			}
-			return nil
-		}); err != nil {
-			return failureErr(err, "")
-		}
-		facts.Runs = attribute.RunsOf(exits, units.programs)
-		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageUnitFailed}, w.Since, w.Until, func(f journal.Fields) error {
-			if res, err := journal.ParseUnitResult(f); err == nil && res.Result == "exit-code" {
-				failed = append(failed, res)
-			}
-			return nil
-		}); err != nil {
+		if facts, failed, err = attribute.WindowFacts(r, w, units.Programs, facts.ForeignPIDs); err != nil {
+			r.Close()
 			return failureErr(err, "")
 		}
 		if !sf.LocalJournal() { // a journal of other hosts: each one's systemd, from its manager's start-up line
 			starts, _ := journal.ManagerStarts(r, w.Until) // none read: each host's tree or the flag decides
-			units.versions = diagnose.ManagerVersions(starts)
+			units.Journals = diagnose.ManagerVersions(starts)
 		}
+		// The handle is closed while the sources are read (they open their own): each handle maps the
+		// journal's files anew, and its pages count in the process's memory as long as it is open.
+		r.Close()
 	}
-	// The handle is closed while the sources are read (they open their own): each handle maps the journal's
-	// files anew, and its pages count in the process's memory as long as it is open.
-	if jr != nil {
-		jr.Close()
-	}
-	// The kills, in memory bounded by what the evidence finds: the store keeps in full only those the
-	// attribution can still use (near an exit, of the pids the journal is asked about; a main pid's it
-	// ties at once); the rest are filed as they come, counted exactly. Logged calls (SystemCallLog=
-	// floods) are left out.
-	lim := diagnose.DefaultLimits
+	// The kills, in memory bounded by what the evidence finds (attribute.Store); logged calls
+	// (SystemCallLog= floods) are left out.
+	lim := attribute.DefaultLimits
 	if jr == nil || facts.ForeignPIDs {
 		lim.JournalPIDs = 0 // no journal to ask about a pid
 	}
-	store := diagnose.NewKillStore(facts, lim)
+	store := attribute.NewStore(facts, lim)
 	reports, err := collect(sf, w, nil, nil, func(v evidence.Violation) error {
 		store.Add(v)
 		return nil
@@ -156,19 +131,19 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	}
 	if jr != nil && !facts.ForeignPIDs {
 		if r, _, err := sf.OpenJournal(); err == nil {
-			facts.Processes, facts.Runs = processesOf(r, store.Pending(), w, facts.Runs)
+			facts.Processes, facts.Runs = attribute.ProcessesOf(r, store.Pending(), w.Since, facts.Runs)
 			r.Close()
 		}
 	}
 	store.Attribute(facts)
 
 	// 2. Per host and unit: its files, its filter for its host's version, the diagnosis, folded.
-	localT, _, err := systemdTable(opts.systemdVersion)
+	local, err := units.Choose(journal.Host{}, nil)
 	if err != nil {
-		return err
+		return cliErr(err)
 	}
 	pm, err := diagnose.BuildPostmortem(diagnose.PostmortemInput{Window: w, Unit: opts.unit, Store: store, Failed: failed,
-		Sources: reports, Versions: units.versions, Table: localT}, units)
+		Sources: reports, Versions: units.Journals, Table: local.Table}, fleetUnits{units})
 	if err != nil {
 		return err
 	}
@@ -180,7 +155,7 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 				if u.Fix == nil {
 					continue
 				}
-				p, root := u.Fix.DropinPath, rootFor(roots, h.Host, h.MachineID)
+				p, root := u.Fix.DropinPath, units.Roots.For(journal.Host{Hostname: h.Host, MachineID: h.MachineID})
 				if err := unitfile.WriteDropInUnder(root, p, u.Fix.Dropin); err != nil {
 					return failureErr(fmt.Errorf("writing the drop-in of %s: %w", u.Unit, err), "write it by hand, or remove the file if it is yours")
 				}
@@ -214,145 +189,19 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	return nil
 }
 
-// unitLoader reads the post-mortem's units (diagnose.UnitSource): a host's --root tree, else — for this
-// host's kills — the running manager or the user's files; another host's unit without a tree is missing.
-type unitLoader struct {
-	roots    map[string]string // --root: "" every host, else by hostname or machine id
-	flag     string            // --systemd-version
-	versions map[string]string // the hosts' journals' systemd versions (diagnose.ManagerVersions)
-	local    journal.Host      // this host
-	progs    map[string]func(string, bool) []string
-}
+// fleetUnits reads the post-mortem's units (diagnose.UnitSource) through unit.Fleet: a host's --root
+// tree, else — for this host's kills — the running manager or the user's files; another host's unit
+// without a tree comes back as a stub with the reason.
+type fleetUnits struct{ *unit.Fleet }
 
-func (l *unitLoader) Load(k diagnose.UnitKey, vs []evidence.Violation) (diagnose.Loaded, error) {
-	h := k.HostOf()
-	root := rootFor(l.roots, k.Host, k.Machine)
-	var u *diagnose.Unit
-	var loadErr error
-	if root == "" && !h.Compatible(l.local) {
-		u = &diagnose.Unit{Name: k.Unit, User: k.User, Home: "/root"}
-		loadErr = fmt.Errorf("no copy of host %s's unit files: pass --root %s=DIR", hostLabel(h), hostKey(h))
-	} else {
-		u, loadErr = loadUnitFor(root, k, vs)
-	}
-	t, note, err := unitTable(l.flag, root, u, diagnose.HostVersion(l.versions, h))
+func (f fleetUnits) Load(k diagnose.UnitKey, vs []evidence.Violation) (diagnose.Loaded, error) {
+	h, m := k.HostOf(), firstManager(vs)
+	u, err := f.Fleet.Load(h, k.Unit, k.User, m)
 	if err != nil {
-		return diagnose.Loaded{}, err
+		u = f.Stub(h, k.Unit, k.User, m)
 	}
-	var known fixes.Known
-	if root == "" && u.Live {
-		known = fixes.LibseccompKnows
-	}
-	if loadErr != nil && u.Home == "" {
-		u.Home = "/root"
-		if uid, ok := managerUID(firstManager(vs)); ok {
-			if home := homeOf(rootOrSlash(root), uid); home != "" {
-				u.Home = home
-			}
-		}
-	}
-	return diagnose.Loaded{Unit: u, Table: t, Note: note, Known: known, LoadErr: loadErr}, nil
-}
-
-// programs names a unit's executables from its host's tree (none for another host without one).
-func (l *unitLoader) programs(h journal.Host, unit string, user bool) []string {
-	root := rootFor(l.roots, h.Hostname, h.MachineID)
-	if root == "" && !h.Compatible(l.local) {
-		return nil
-	}
-	if l.progs == nil {
-		l.progs = map[string]func(string, bool) []string{}
-	}
-	if l.progs[root] == nil {
-		l.progs[root] = programsFinder(root, &diagnose.Unit{})
-	}
-	return l.progs[root](unit, user)
-}
-
-// hostLabel names a host for a person: its hostname, and its machine id where the evidence has one.
-func hostLabel(h journal.Host) string {
-	switch {
-	case h.Hostname != "" && h.MachineID != "":
-		return h.Hostname + " (machine " + h.MachineID + ")"
-	case h.Hostname != "":
-		return h.Hostname
-	}
-	return h.MachineID
-}
-
-// hostKey is what --root HOST=DIR names the host by: its machine id (hostnames repeat), else its hostname.
-func hostKey(h journal.Host) string {
-	if h.MachineID != "" {
-		return h.MachineID
-	}
-	return h.Hostname
-}
-
-// thisHost is this machine's hostname and machine id, as its journal would name them.
-func thisHost() journal.Host {
-	name, _ := os.Hostname()
-	id, _ := os.ReadFile("/etc/machine-id")
-	return journal.Host{Hostname: name, MachineID: strings.TrimSpace(string(id))}
-}
-
-// loadUnitFor reads a unit the way why does: its files under --root, else the running manager (system
-// units), else the files of the user whose manager the kill names. A unit that cannot be read comes back
-// with its name alone and the error.
-func loadUnitFor(root string, k diagnose.UnitKey, vs []evidence.Violation) (*diagnose.Unit, error) {
-	var u *diagnose.Unit
-	var err error
-	switch {
-	case root != "":
-		u, err = loadUnitOffline(root, k.Unit, k.User)
-	case !k.User:
-		u, err = loadUnitLive(k.Unit, false)
-	default:
-		home := ""
-		for _, v := range vs {
-			if uid, ok := managerUID(v.Manager); ok {
-				home = homeOf("/", uid)
-			}
-		}
-		if home != "" {
-			u, err = loadUnitOfflineHome("/", k.Unit, true, home)
-		} else {
-			u, err = loadUnitOffline("/", k.Unit, true)
-		}
-	}
-	if err != nil || u == nil {
-		return &diagnose.Unit{Name: k.Unit, User: k.User}, err
-	}
-	return u, nil
-}
-
-// processesOf asks the journal, for each untied kill's pid, what that process wrote itself (at most
-// diagnose.MaxJournalPIDs pids, the ones the KillStore kept kills of): journald's trusted fields name its
-// unit and invocation. Their runs are added, open-ended.
-func processesOf(jr journal.Querier, vs []evidence.Violation, w audit.Window, runs []attribute.Run) ([]journal.Process, []attribute.Run) {
-	pids := map[int]bool{}
-	var entries []journal.Fields
-	for _, v := range vs {
-		if v.Unit != "" || !v.Action.IsKill() || pids[v.PID] || len(pids) >= diagnose.MaxJournalPIDs {
-			continue
-		}
-		pids[v.PID] = true
-		_ = jr.Only(journal.ProcessFields...).Query([]string{"_PID=" + strconv.Itoa(v.PID)}, w.Since, v.Time.Add(time.Second), func(f journal.Fields) error {
-			entries = append(entries, f)
-			return nil
-		})
-	}
-	procs := journal.Processes(entries)
-	have := map[string]bool{}
-	for _, r := range runs {
-		have[r.Host.MachineID+"/"+r.Unit+"/"+r.Invocation] = true
-	}
-	for _, p := range procs {
-		if k := p.Host.MachineID + "/" + p.Unit + "/" + p.Invocation; p.Unit != "" && !have[k] {
-			have[k] = true
-			runs = append(runs, attribute.Run{Unit: p.Unit, User: p.User, Invocation: p.Invocation, Running: true, Host: p.Host})
-		}
-	}
-	return procs, runs
+	c, cerr := f.Choose(h, u)
+	return diagnose.Loaded{Unit: u, Table: c.Table, Note: c.Note, Known: c.Known, LoadErr: err}, cliErr(cerr)
 }
 
 func firstManager(vs []evidence.Violation) string {
@@ -362,13 +211,6 @@ func firstManager(vs []evidence.Violation) string {
 		}
 	}
 	return ""
-}
-
-func rootOrSlash(root string) string {
-	if root == "" {
-		return "/"
-	}
-	return root
 }
 
 // bootTime is when this machine booted (/proc/stat btime), for the default window; now when unknown.
@@ -404,8 +246,8 @@ func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) err
 				var calls, groups []string
 				for _, c := range u.Calls {
 					s := c.Syscall
-					if c.Number < 0 { // known only from a coredump or an exit: no record names the call
-						s = "unknown (SIGSYS, no audit record)"
+					if c.Number < 0 { // known only from a coredump: no record names the call
+						s = diagnose.UnknownCall
 					}
 					if c.Count > 1 {
 						s += fmt.Sprintf("×%d", c.Count)
@@ -487,8 +329,8 @@ func printUntied(bw io.Writer, pm *diagnose.Postmortem) {
 		gs, more = gs[:untiedGroupsShown], len(gs)-untiedGroupsShown
 	}
 	for _, g := range gs {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s (%s %d)\t%s\t%s\n", g.Count, clean(hostText(diagnose.HostReport{Host: g.Host, MachineID: g.MachineID})),
-			clean(exeOr(g.Exe)), g.Syscall, g.Arch, g.Number, g.First, g.Last)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", g.Count, clean(hostText(diagnose.HostReport{Host: g.Host, MachineID: g.MachineID})),
+			clean(exeOr(g.Exe)), callText(g.Syscall, g.Arch, g.Number), g.First, g.Last)
 	}
 	tw.Flush()
 	if more > 0 {
@@ -503,8 +345,17 @@ func printUntied(bw io.Writer, pm *diagnose.Postmortem) {
 		fmt.Fprintf(bw, "\n%d kill(s) not tied to a unit:\n", pm.UnattributedTotal)
 	}
 	for _, v := range pm.Unattributed {
-		fmt.Fprintf(bw, "  %s  pid %d  %s  %s (%s %d)  %s\n", v.Time, v.PID, clean(v.Exe), v.Syscall, v.Arch, v.Number, v.Action)
+		fmt.Fprintf(bw, "  %s  pid %d  %s  %s  %s\n", v.Time, v.PID, clean(v.Exe), callText(v.Syscall, v.Arch, v.Number), v.Action)
 	}
+}
+
+// callText names a call for a table: "ptrace (x86_64 101)", or diagnose.UnknownCall when no record
+// named it.
+func callText(name, arch string, nr int) string {
+	if nr < 0 {
+		return diagnose.UnknownCall
+	}
+	return fmt.Sprintf("%s (%s %d)", name, arch, nr)
 }
 
 func exeOr(exe string) string {
@@ -530,57 +381,4 @@ func hostText(h diagnose.HostReport) string {
 func lastLine(s string) string {
 	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return ls[len(ls)-1]
-}
-
-// parseRoots reads --root values: "DIR" for every host, "HOST=DIR" for one host's kills (its audit node=).
-func parseRoots(vals []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, v := range vals {
-		host, dir, ok := strings.Cut(v, "=")
-		// A host name has no "/": "/x/rt=eq" is a directory with "=" in its name.
-		if !ok || strings.Contains(host, "/") || isDir(v) {
-			host, dir = "", v
-		}
-		if dir == "" {
-			return nil, usageErr(fmt.Errorf("--root %q: no directory", v), "--root DIR, or --root HOST=DIR")
-		}
-		if err := checkDir("--root", dir); err != nil {
-			return nil, err
-		}
-		if _, dup := out[host]; dup {
-			return nil, usageErr(fmt.Errorf("--root: %q given twice", host), "")
-		}
-		out[host] = dir
-	}
-	return out, nil
-}
-
-// checkDir refuses a flag's value that is not a directory (a FIFO would hang the read, a file is a
-// mistake): a usage error, exit 2.
-func checkDir(flag, dir string) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return usageErr(fmt.Errorf("%s %s: not a directory: %w", flag, dir, err), flag+" names a directory: a copy of a machine's /")
-	case !fi.IsDir():
-		return usageErr(fmt.Errorf("%s %s: not a directory (%s)", flag, dir, audit.FileKind(fi.Mode())), flag+" names a directory: a copy of a machine's /")
-	}
-	return nil
-}
-
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
-}
-
-// rootFor is the tree a host's units are read from: its own --root HOST=DIR (HOST its hostname or its
-// machine id — hostnames may repeat in a fleet), else the one for every host ("" = ask the running manager).
-func rootFor(roots map[string]string, host, machine string) string {
-	if d, ok := roots[machine]; ok && machine != "" {
-		return d
-	}
-	if d, ok := roots[host]; ok && host != "" {
-		return d
-	}
-	return roots[""]
 }

@@ -3,247 +3,70 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"github.com/spf13/cobra"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
-	godbus "github.com/godbus/dbus/v5"
+	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
+	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
-	"github.com/sysdiag/sysdiag/syscalls"
+	"github.com/sysdiag/sysdiag/journal"
 )
 
-// loadUnitLive asks the running manager (system, or the user's with --user) over D-Bus.
-func loadUnitLive(name string, user bool) (*diagnose.Unit, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := managerConn(ctx, user)
-	if err != nil {
-		return nil, err
+// cliErr turns internal/unit's errors into the command's: not found exit 1, bad input 2, failure 3,
+// with the message and hint unit gave.
+func cliErr(err error) error {
+	var ue *unit.Error
+	if !errors.As(err, &ue) {
+		return err
 	}
-	defer conn.Close()
-	u := &diagnose.Unit{Name: name, User: user, Live: true}
-	if v, err := conn.GetManagerProperty("Version"); err == nil {
-		if ver, err := syscalls.ParseVersion(strings.Trim(v, `"`)); err == nil {
-			u.Version, u.HaveVer = ver, true
-		}
+	switch ue.Kind {
+	case unit.NotFound:
+		return notFoundErr(ue, ue.Hint)
+	case unit.BadInput:
+		return usageErr(ue, ue.Hint)
 	}
-	up, err := conn.GetUnitPropertiesContext(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("reading unit %s: %w", name, err)
-	}
-	u.LoadState, _ = up["LoadState"].(string)
-	if u.LoadState == "not-found" {
-		return nil, notFoundErr(fmt.Errorf("unit %s not found", name), "check the name with 'systemctl list-units --all'"+userFlag(user))
-	}
-	frag, _ := up["FragmentPath"].(string)
-	if frag != "" {
-		u.Files = append(u.Files, frag)
-	}
-	if d, ok := up["DropInPaths"].([]string); ok {
-		u.Files = append(u.Files, d...)
-	}
-	if b, ok := up["InvocationID"].([]byte); ok && len(b) == 16 {
-		u.Invocation = fmt.Sprintf("%x", b)
-	}
-	u.NeedReload, _ = up["NeedDaemonReload"].(bool)
-	if strings.HasSuffix(name, ".service") {
-		sp, err := conn.GetUnitTypePropertiesContext(ctx, name, "Service")
-		if err == nil {
-			u.Result, _ = sp["Result"].(string)
-			u.MainCode, _ = sp["ExecMainCode"].(int32)
-			u.MainStatus, _ = sp["ExecMainStatus"].(int32)
-			u.MainPID, _ = sp["ExecMainPID"].(uint32)
-			if n, ok := sp["NRestarts"].(uint32); ok {
-				u.NRestarts = &n
-			}
-			if f, ok := sp["SystemCallFilter"].([]any); ok && len(f) == 2 {
-				u.DBusAllow, _ = f[0].(bool)
-				u.DBusFilter, _ = f[1].([]string)
-			}
-		}
-	}
-	u.Assigns, err = unitfile.ReadAll(os.DirFS("/"), u.Files)
-	if err != nil {
-		return nil, failureErr(fmt.Errorf("reading the unit's files: %w", err), "")
-	}
-	return u, nil
+	return failureErr(ue, ue.Hint)
 }
 
-func userFlag(user bool) string {
-	if user {
-		return " --user"
-	}
-	return ""
-}
-
-// managerConn connects to the manager: as root through its private socket (no dbus-daemon needed),
-// else through the bus.
-func managerConn(ctx context.Context, user bool) (*sddbus.Conn, error) {
-	if user {
-		rt := os.Getenv("XDG_RUNTIME_DIR")
-		if rt == "" {
-			rt = fmt.Sprintf("/run/user/%d", os.Getuid())
-		}
-		priv := rt + "/systemd/private"
-		conn, err := sddbus.NewConnection(func() (*godbus.Conn, error) {
-			c, err := godbus.Dial("unix:path="+priv, godbus.WithContext(ctx))
-			if err != nil {
-				return nil, err
-			}
-			if err := c.Auth([]godbus.Auth{godbus.AuthExternal(fmt.Sprint(os.Getuid()))}); err != nil {
-				c.Close()
-				return nil, err
-			}
-			return c, nil
-		})
-		if err != nil {
-			return nil, failureErr(fmt.Errorf("cannot reach the user manager at %s: %w", priv, err),
-				"run as the unit's user with XDG_RUNTIME_DIR set, or read its files with --root")
-		}
-		return conn, nil
-	}
-	if os.Geteuid() == 0 {
-		if conn, err := sddbus.NewSystemdConnectionContext(ctx); err == nil {
-			return conn, nil
-		}
-	}
-	conn, err := sddbus.NewSystemConnectionContext(ctx)
-	if err != nil {
-		return nil, failureErr(fmt.Errorf("cannot reach systemd over D-Bus: %w", err),
-			"is systemd running here? on another machine's files use --root DIR (and --systemd-version)")
-	}
-	return conn, nil
-}
-
-// loadUnitOffline reads a unit's files under root (a copy of another machine's /, or "/").
 // loadUnit reads the unit from the files under root, or (root "") from the running manager.
 func loadUnit(root, name string, user bool) (*diagnose.Unit, error) {
+	var l unit.Loader = unit.Manager{}
 	if root != "" {
-		return loadUnitOffline(root, name, user)
+		l = unit.Tree{Dir: root}
 	}
-	return loadUnitLive(name, user)
+	u, err := l.Load(name, user)
+	return u, cliErr(err)
 }
+
+// The wrappers below keep the names the other commands call; each is one call into internal/unit.
+
+func loadUnitLive(name string, user bool) (*diagnose.Unit, error) { return loadUnit("", name, user) }
 
 func loadUnitOffline(root, name string, user bool) (*diagnose.Unit, error) {
-	home := "/root"
-	if h, err := os.UserHomeDir(); err == nil && root == "/" {
-		home = h
-	}
-	return loadUnitOfflineHome(root, name, user, home)
+	return loadUnit(root, name, user)
 }
 
-// loadUnitOfflineHome is loadUnitOffline for a user unit of the user whose home is home.
 func loadUnitOfflineHome(root, name string, user bool, home string) (*diagnose.Unit, error) {
-	fsys, err := unitfile.OpenRoot(root) // links resolve inside the tree, as systemd's --root= does
-	if err != nil {
-		return nil, failureErr(err, "")
-	}
-	defer fsys.Close()
-	frag, dropins, err := unitfile.Find(fsys, name, user, home)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, notFoundErr(err, "")
-		}
-		return nil, failureErr(err, "")
-	}
-	u := &diagnose.Unit{Name: name, User: user, Files: append([]string{frag}, dropins...), Home: home}
-	u.Assigns, err = unitfile.ReadAll(fsys, u.Files)
-	if err != nil {
-		return nil, failureErr(err, "")
-	}
-	return u, nil
+	u, err := unit.Tree{Dir: root, Home: home}.Load(name, user)
+	return u, cliErr(err)
 }
 
-// completeUnits lists the manager's units starting with prefix, for shell completion (failures: none).
-func completeUnits(user bool, prefix string) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	conn, err := managerConn(ctx, user)
-	if err != nil {
-		return nil
-	}
-	defer conn.Close()
-	units, err := conn.ListUnitsByPatternsContext(ctx, nil, []string{prefix + "*"})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, u := range units {
-		out = append(out, u.Name)
-	}
-	return out
+func managerConn(ctx context.Context, user bool) (*sddbus.Conn, error) {
+	c, err := unit.Connect(ctx, user)
+	return c, cliErr(err)
 }
 
-// programsFinder names the executables of a unit's commands (unitfile.Programs), for telling apart the
-// kills of units that died in the same second: the unit in hand from its own files, others from their
-// files under root (or "/"). Failures name no program.
 func programsFinder(root string, own *diagnose.Unit) func(name string, user bool) []string {
-	if root == "" {
-		root = "/"
-	}
-	fsys, err := unitfile.OpenRoot(root)
-	if err != nil {
-		return func(string, bool) []string { return nil }
-	}
-	home := "/root"
-	if h, err := os.UserHomeDir(); err == nil && root == "/" {
-		home = h
-	}
-	memo := map[string][]string{}
-	return func(name string, user bool) []string {
-		key := fmt.Sprintf("%s/%v", name, user)
-		if p, ok := memo[key]; ok {
-			return p
-		}
-		files := own.Files
-		if name != own.Name || user != own.User {
-			frag, dropins, err := unitfile.Find(fsys, name, user, home)
-			if err != nil {
-				memo[key] = nil
-				return nil
-			}
-			files = append([]string{frag}, dropins...)
-		}
-		cmds, err := unitfile.Commands(fsys, files)
-		if err != nil {
-			memo[key] = nil
-			return nil
-		}
-		memo[key] = unitfile.Programs(fsys, cmds)
-		return memo[key]
-	}
+	return unit.Tree{Dir: rootOrSlash(root)}.Programs(own)
 }
 
-// homeOf finds the home directory of uid in root's /etc/passwd ("" when it is not there): a user unit of
-// another user lives under that user's ~/.config/systemd/user, not the caller's.
-func homeOf(root string, uid int) string {
-	raw, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
-	if err != nil {
-		return ""
-	}
-	return unitfile.HomeOf(raw, uid)
-}
+func homeOf(root string, uid int) string { return unit.HomeOf(root, uid) }
 
-// managerUID reads the uid out of a user manager's unit name, user@UID.service.
-func managerUID(manager string) (int, bool) {
-	s, ok := strings.CutPrefix(manager, "user@")
-	if !ok {
-		return 0, false
-	}
-	s, ok = strings.CutSuffix(s, ".service")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	return n, err == nil && n >= 0
-}
+func managerUID(manager string) (int, bool) { return unit.ManagerUID(manager) }
+
+func completeUnits(user bool, prefix string) []string { return unit.Manager{}.Units(user, prefix) }
+
+func userFlag(user bool) string { return diagnose.UserFlag(user) }
 
 // unitName validates a unit name given on the command line (why, trial, check): a usage error if it is
 // not one systemd accepts; "nginx" means nginx.service.
@@ -264,4 +87,76 @@ func unitCompleter(user *bool, root *string) func(*cobra.Command, []string, stri
 		}
 		return completeUnits(*user, prefix), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// oneHost reads --root and --systemd-version of a command about one host's unit (why, check) as every
+// command reads them — DIR or HOST=DIR, V or HOST=V — given at most once: "" chooses.
+func oneHost(root, systemdVersion string) (dir, version string, err error) {
+	roots, err := unit.ParseRoots(nonEmpty(root))
+	if err == nil {
+		dir, err = roots.Only()
+	}
+	var vs unit.Versions
+	if err == nil {
+		vs, err = unit.ParseVersions(nonEmpty(systemdVersion))
+	}
+	if err == nil {
+		version, err = vs.Only()
+	}
+	return dir, version, cliErr(err)
+}
+
+// nonEmpty is a string flag's value as a list: none when it was not given.
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// newFleet reads --root and --systemd-version of a command about many hosts' units (watch, postmortem):
+// DIR or HOST=DIR, V or HOST=V, each repeatable.
+func newFleet(roots, versions []string) (*unit.Fleet, error) {
+	rs, err := unit.ParseRoots(roots)
+	if err != nil {
+		return nil, cliErr(err)
+	}
+	vs, err := unit.ParseVersions(versions)
+	if err != nil {
+		return nil, cliErr(err)
+	}
+	return &unit.Fleet{Roots: rs, Versions: vs, Here: unit.ThisHost(), Manager: unit.Manager{}, Tables: tables}, nil
+}
+
+// The wrappers below keep the names watch.go calls until it reads its units through unit.Fleet.
+
+func parseRoots(vals []string) (map[string]string, error) {
+	rs, err := unit.ParseRoots(vals)
+	return rs, cliErr(err)
+}
+
+func rootFor(roots map[string]string, host, machine string) string {
+	return unit.Roots(roots).For(journal.Host{Hostname: host, MachineID: machine})
+}
+
+func hostLabel(h journal.Host) string { return unit.HostLabel(h) }
+func hostKey(h journal.Host) string   { return unit.HostKey(h) }
+func thisHost() journal.Host          { return unit.ThisHost() }
+
+func rootOrSlash(root string) string {
+	if root == "" {
+		return "/"
+	}
+	return root
+}
+
+// unitLoader is what watch.go names its hosts' programs by until it holds a unit.Fleet itself.
+type unitLoader struct {
+	roots map[string]string
+	flag  string
+	local journal.Host
+}
+
+func (l *unitLoader) programs(h journal.Host, name string, user bool) []string {
+	return (&unit.Fleet{Roots: l.roots, Here: l.local, Tables: tables}).Programs(h, name, user)
 }

@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/elastic/go-libaudit/v2"
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/fixes"
+	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/cgroup"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
@@ -50,7 +50,9 @@ are folded into a count; Ctrl-C (or SIGTERM) prints a summary per unit.
 Sources, in order of preference (--source auto): the audit netlink multicast group (read-only, next to a
 running auditd; needs CAP_AUDIT_READ), journald's audit transport, then /var/log/audit/audit.log (surviving
 rotation). The one in use is named on stderr. A process is attributed to its unit from its cgroup the
-moment its record arrives (it is still alive while its core is dumped).
+moment its record arrives (it is still alive while its core is dumped); a kill whose process was already
+gone waits up to 3 s for the journal entries that tie it the way why does: systemd-coredump's entry, the
+manager's SIGSYS exit entry, the process's own lines.
 
 With --journal-dir (repeatable), watch follows those journals instead — a systemd-journal-remote server's
 /var/log/journal/remote, appended to as hosts send: each violation comes with its host (hostname and
@@ -137,7 +139,7 @@ type watcher struct {
 	lostK   uint32
 	lostU   int
 	host    syscalls.Arch
-	srcErr  error // why the followed source ended before ctx did (set before recs is closed)
+	ended   <-chan error // why the followed source stopped (nil: ctx ended), once recs is closed
 	// A fleet's journals (--journal-dir): the unit trees per host, the hosts' versions, this host.
 	roots    map[string]string
 	versions map[string]string
@@ -146,13 +148,6 @@ type watcher struct {
 	diag     chan diagJob // first violations of their kind, for the diagnosing worker
 	diagDone chan struct{}
 }
-
-// lateCoredumps bounds the kills waiting for their coredump entry to name the unit: one worker, not a
-// goroutine per kill; past that many, a kill is handled at once, unattributed.
-const lateCoredumps = 256
-
-// coredumpReach is how long a kill whose process is gone waits for its coredump entry.
-const coredumpReach = 3 * time.Second
 
 type cachedFilter struct {
 	f    *fixes.Filter
@@ -177,6 +172,11 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 	if err != nil {
 		return err
 	}
+	switch opts.source {
+	case "auto", sources.LiveNetlink, sources.LiveJournal, sources.LiveAuditLog:
+	default:
+		return usageErr(fmt.Errorf("--source %q: want auto, netlink, journal or audit-log", opts.source), "")
+	}
 	if len(opts.journalDirs) > 0 && opts.source != "auto" {
 		return usageErr(fmt.Errorf("--journal-dir and --source %s: --journal-dir is the source", opts.source), "")
 	}
@@ -194,49 +194,44 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 		}
 		win.Until = time.Now()
 		if _, err := collect(&sourceFlags{JournalDirs: opts.journalDirs}, win, nil, nil, func(v evidence.Violation) error {
-			w.handle(v, cgroup.Unit{Name: v.Unit, User: v.UserUnit, Manager: v.Manager}, false)
+			w.handle(v, false)
 			return nil
 		}); err != nil {
 			return err
 		}
 	}
 
+	ctx, cancel := context.WithCancel(ctx) // cancelled before the end's decisions: nothing blocks on the loop then
+	defer cancel()
 	recs := make(chan sourced, 4096)
 	name, err := w.startSource(ctx, recs)
 	if err != nil {
 		w.drain()
 		return err
 	}
-	cores := w.followCoredumps(ctx)
+	late, decided := w.startLate(ctx)
 	w.emit(watchEvent{Type: "source", Source: name}, "sysdiag: watching "+name+" (Ctrl-C to stop)", true)
 	go w.watchLost(ctx)
-	// The process was gone before its cgroup could be read: its coredump entry names the unit. One worker
-	// waits for each such kill in arrival order, each until its own deadline.
-	type waiting struct {
-		s        sourced
-		deadline time.Time
-	}
-	pending := make(chan waiting, lateCoredumps)
-	late := make(chan sourced, lateCoredumps)
-	if cores != nil {
-		go func() {
-			for p := range pending {
-				p.s.unit = cores.wait(p.s.rec.Machine, p.s.rec.PID, time.Until(p.deadline))
-				select {
-				case late <- p.s:
-				case <-ctx.Done():
-					return
-				}
+	end := func() {
+		cancel()
+		if late != nil {
+			for _, v := range late.Flush() {
+				w.handle(v, true)
 			}
-		}()
+			for len(decided) > 0 {
+				w.handle(<-decided, true)
+			}
+		}
+		w.finish()
 	}
 	for {
 		select {
 		case s, ok := <-recs:
 			if !ok {
-				w.finish()
-				if ctx.Err() == nil {
-					err := w.srcErr
+				died := ctx.Err() == nil
+				end()
+				if died {
+					err := <-w.ended
 					if err == nil {
 						err = errors.New("the source ended")
 					}
@@ -244,293 +239,133 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, opts *watchOptions)
 				}
 				return nil
 			}
-			if s.unit.Name == "" && s.rec.Action.IsKill() && cores != nil {
-				select {
-				case pending <- waiting{s, time.Now().Add(coredumpReach)}:
-					continue
-				default: // too many waiting: no unit rather than unbounded goroutines
-				}
+			v := evidence.Merge([]audit.Record{s.rec}, nil, nil)[0]
+			attribute.TieCgroup(&v, s.unit, s.why)
+			if late != nil && late.Hold(&v) {
+				continue // it comes back through decided
 			}
-			w.handle(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0], s.unit, true)
-		case s := <-late:
-			w.handle(evidence.Merge([]audit.Record{s.rec}, nil, nil)[0], s.unit, true)
+			w.handle(v, true)
+		case v := <-decided:
+			w.handle(v, true)
 		case <-ctx.Done():
-			w.finish()
+			end()
 			return nil
 		}
 	}
 }
 
-// coreUnits maps the pids of new SIGSYS coredumps to their units.
-type coreUnits struct {
-	mu sync.Mutex
-	m  map[corePID]cgroup.Unit
-}
-
-// corePID is a process of a host (machine id; "" this host).
-type corePID struct {
-	machine string
-	pid     int
-}
-
-func (c *coreUnits) wait(machine string, pid int, d time.Duration) cgroup.Unit {
-	deadline := time.Now().Add(d)
-	for {
-		// Looked up at least once: in a burst, a kill queued behind others may reach the worker after its
-		// deadline, when its coredump entry is long there.
-		c.mu.Lock()
-		u, ok := c.m[corePID{machine, pid}]
-		c.mu.Unlock()
-		if ok || !time.Now().Before(deadline) {
-			return u
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// followCoredumps follows systemd-coredump's journal entries (nil when the journal cannot be read).
-func (w *watcher) followCoredumps(ctx context.Context) *coreUnits {
-	r, err := journal.Open(journal.Source{Dirs: w.opts.journalDirs})
+// startLate follows the journal's SIGSYS coredump and exit entries, and holds the kills whose process
+// was gone before its cgroup could be read until they tie them (attribute.Late): decided kills come out
+// of the channel. Without a readable journal nothing could tie them: nil, and kills are not held.
+func (w *watcher) startLate(ctx context.Context) (*attribute.Late, <-chan evidence.Violation) {
+	src := journal.Source{Dirs: w.opts.journalDirs}
+	facts, err := sources.FollowFacts(src) // at the end now, before "watching" is said
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	c := &coreUnits{m: map[corePID]cgroup.Unit{}}
-	// At the end now, before "watching" is said: a coredump written after that is seen.
-	if err := r.Tail([]string{"MESSAGE_ID=" + journal.MessageCoredump, "COREDUMP_SIGNAL=31"}); err != nil {
-		r.Close()
-		return nil
-	}
+	decided := make(chan evidence.Violation, attribute.LateCap)
+	units := &unitLoader{roots: w.roots, flag: w.opts.systemdVersion, local: w.local}
+	late := attribute.NewLate(attribute.LateConfig{
+		ForeignPIDs: src.Local() && !initialPIDNamespace(),
+		Processes: func(h journal.Host, pid int, since, until time.Time) []journal.Process {
+			p, _ := facts.Processes(h, pid, since, until)
+			return p
+		},
+		Programs: units.programs,
+		MainPID: func(h journal.Host, name string, user bool) (int, string) {
+			if !src.Local() || user { // another host's manager, or a user manager that may not be ours
+				return 0, ""
+			}
+			u, err := loadUnitLive(name, false)
+			if err != nil || u == nil || !u.Live {
+				return 0, ""
+			}
+			return int(u.MainPID), u.Invocation
+		},
+	}, func(v evidence.Violation) {
+		select {
+		case decided <- v:
+		case <-ctx.Done(): // the end: Flush decides what is left
+		}
+	})
+	go func() { _ = facts.Run(ctx, late.Coredump, late.Exit) }()
 	go func() {
-		defer r.Close()
-		_ = r.FollowNext(ctx, func(f journal.Fields) error {
-			cd, err := journal.ParseCoredump(f)
-			if err != nil {
-				return nil
-			}
-			u := cgroup.Unit{Name: cd.Unit}
-			if cd.UserUnit != "" {
-				u = cgroup.Unit{Name: cd.UserUnit, User: true, Manager: cd.Unit}
-			}
-			c.mu.Lock()
-			if len(c.m) > 4096 {
-				c.m = map[corePID]cgroup.Unit{}
-			}
-			c.m[corePID{cd.Host.MachineID, cd.PID}] = u
-			c.mu.Unlock()
-			return nil
-		})
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		late.Run(ctx, tick.C)
 	}()
-	return c
+	return late, decided
 }
 
-// sourced is a record with the unit its process belonged to when the record arrived.
+// sourced is a record with the unit its process belonged to when the record arrived, or why none.
 type sourced struct {
 	rec  audit.Record
 	unit cgroup.Unit
+	why  string
 }
 
-// cgroupOf reads the process's cgroup at once: while its core is being dumped the process still exists.
-// Under a flood of records of one process (SystemCallLog=) the answer is reused for a second.
-func cgroupOf(pid int) cgroup.Unit {
-	if !inInitialNS {
-		return cgroup.Unit{} // the record's pid is the initial namespace's: /proc/PID here is another process
-	}
-	attrMu.Lock()
-	c, cached := attrCache[pid]
-	attrMu.Unlock()
-	if cached && time.Since(c.when) < time.Second {
-		return c.u
-	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+// startSource opens the live source the options name and feeds recs until ctx ends (followLive).
+func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string, error) {
+	live, ended, err := followLive(ctx, sources.FollowPlan{Source: w.opts.source, AuditLog: w.opts.auditLog, JournalDirs: w.opts.journalDirs, OnLoss: w.lost}, recs)
 	if err != nil {
-		// Gone: records of a flood can arrive after their process exited. A recent answer for the pid
-		// still holds (a pid is not reused within seconds).
-		if cached && time.Since(c.when) < 30*time.Second {
-			return c.u
-		}
-		return cgroup.Unit{}
+		return "", err
 	}
-	u := cgroup.FromProcFile(raw)
-	attrMu.Lock()
-	if len(attrCache) > 4096 {
-		attrCache = map[int]attrEntry{}
-	}
-	attrCache[pid] = attrEntry{u, time.Now()}
-	attrMu.Unlock()
-	return u
+	w.ended = ended
+	return live.String(), nil
 }
 
-type attrEntry struct {
-	u    cgroup.Unit
-	when time.Time
-}
-
-var (
-	attrMu      sync.Mutex
-	attrCache   = map[int]attrEntry{}
-	inInitialNS = initialPIDNamespace()
-)
-
-// followJournal follows the audit transport of src from its end (positioned before "watching" is said)
-// and feeds recs until ctx ends. This host's records are tied to their unit by cgroup at once; a fleet's
-// (another host's journal) carry their host, and no cgroup here is theirs.
-func (w *watcher) followJournal(ctx context.Context, src journal.Source, recs chan<- sourced) error {
-	r, err := journal.Open(src)
-	if err == nil {
-		err = r.Tail([]string{"_TRANSPORT=audit", "_AUDIT_TYPE=1326"})
+// followLive opens the live source plan names (sources.OpenLive: an error comes with its hint) and
+// feeds recs until ctx ends, each record with its process's cgroup read as it arrives (a fleet's records
+// are other hosts': none is read). recs is closed at the end; ended then holds why the source stopped
+// early (nil: ctx ended).
+func followLive(ctx context.Context, plan sources.FollowPlan, recs chan<- sourced) (*sources.Live, <-chan error, error) {
+	live, err := sources.OpenLive(plan)
+	switch {
+	case err != nil && len(plan.JournalDirs) > 0:
+		return nil, nil, failureErr(err, "")
+	case err != nil && plan.Source == sources.LiveNetlink:
+		return nil, nil, failureErr(err, "needs CAP_AUDIT_READ (root); or use --source journal")
+	case err != nil:
+		return nil, nil, failureErr(err, "run as root")
 	}
-	if err != nil {
-		return err
-	}
-	local := src.Local()
+	cgroups := attribute.NewCgroups(os.DirFS("/proc"), nil, initialPIDNamespace())
+	ended := make(chan error, 1)
 	go func() {
 		defer close(recs)
-		defer r.Close()
-		w.srcErr = r.FollowNext(ctx, func(f journal.Fields) error {
-			rec, err := audit.FromJournal(f)
-			if err != nil {
-				return nil
-			}
-			s := sourced{rec: rec}
-			if local {
-				s.unit = cgroupOf(rec.PID)
-			} else {
-				h := journal.HostOf(f)
-				s.rec.Node, s.rec.Machine = h.Hostname, h.MachineID
+		ended <- live.Run(ctx, func(r audit.Record) {
+			s := sourced{rec: r}
+			if live.Local {
+				s.unit, s.why = cgroups.Read(r.PID)
 			}
 			select {
 			case recs <- s:
 			case <-ctx.Done():
 			}
-			return nil
 		})
 	}()
-	return nil
+	return live, ended, nil
 }
 
-// startSource opens the first source that works (the host step of watch) and feeds recs until ctx ends.
-func (w *watcher) startSource(ctx context.Context, recs chan<- sourced) (string, error) {
-	want := w.opts.source
-	var errs []string
-	if len(w.opts.journalDirs) > 0 { // a fleet's journals: no record is this host's to read a cgroup of
-		src := journal.Source{Dirs: w.opts.journalDirs}
-		if err := w.followJournal(ctx, src, recs); err != nil {
-			return "", failureErr(fmt.Errorf("cannot follow %s: %w", src, err), "")
-		}
-		return src.String() + " (a fleet's: each record is its host's)", nil
+// lost counts and tells what the host dropped before sysdiag read it.
+func (w *watcher) lost(l sources.Loss) {
+	w.mu.Lock()
+	w.lostK += l.Kernel
+	w.lostU += l.Overflows
+	if l.Overflows > 0 {
+		fmt.Fprintln(w.errw, "sysdiag: the netlink receive buffer overflowed (ENOBUFS): records were lost; continuing")
 	}
-	if want == "auto" || want == "netlink" {
-		c, err := audit.JoinMulticast(32 << 20)
-		if err == nil {
-			go func() {
-				<-ctx.Done()
-				c.Close() // unblocks Receive
-			}()
-			go func() {
-				defer close(recs)
-				for {
-					err := c.Receive(func(typ uint16, data []byte) {
-						if typ != audit.TypeSeccomp {
-							return
-						}
-						r, err := audit.ParseNetlink(typ, data)
-						if err != nil {
-							return
-						}
-						select {
-						case recs <- sourced{r, cgroupOf(r.PID)}:
-						case <-ctx.Done():
-						}
-					})
-					switch {
-					case ctx.Err() != nil:
-						return
-					case errors.Is(err, audit.ErrOverflow):
-						w.mu.Lock()
-						w.lostU++
-						w.mu.Unlock()
-						fmt.Fprintln(w.errw, "sysdiag: the netlink receive buffer overflowed (ENOBUFS): records were lost; continuing")
-					case err != nil:
-						w.srcErr = fmt.Errorf("netlink: %w", err)
-						return
-					}
-				}
-			}()
-			return "the audit netlink multicast group", nil
-		}
-		errs = append(errs, "netlink: "+err.Error())
-		if want == "netlink" {
-			return "", failureErr(fmt.Errorf("cannot join the audit multicast group: %w", err), "needs CAP_AUDIT_READ (root); or use --source journal")
-		}
+	w.mu.Unlock()
+	if l.Kernel > 0 {
+		w.emit(watchEvent{Type: "lost", Lost: &lostJSON{Kernel: l.Kernel}},
+			fmt.Sprintf("sysdiag: the kernel dropped %d audit records (backlog full)", l.Kernel), true)
 	}
-	if want == "auto" || want == "journal" {
-		err := w.followJournal(ctx, journal.Source{}, recs)
-		if err == nil {
-			msg := "journald's audit transport"
-			if len(errs) > 0 {
-				msg += " (" + strings.Join(errs, "; ") + ")"
-			}
-			return msg, nil
-		}
-		errs = append(errs, "journal: "+err.Error())
-	}
-	if want == "auto" || want == "audit-log" {
-		if lf, err := audit.FollowLog(w.opts.auditLog); err == nil { // opened at its end before "watching" is said
-			go func() {
-				defer close(recs)
-				w.srcErr = lf.Run(ctx, func(r audit.Record) error {
-					select {
-					case recs <- sourced{r, cgroupOf(r.PID)}:
-					case <-ctx.Done():
-					}
-					return nil
-				})
-			}()
-			return w.opts.auditLog, nil
-		} else {
-			errs = append(errs, w.opts.auditLog+": "+sources.Describe(err))
-		}
-	}
-	return "", failureErr(fmt.Errorf("no source to follow: %s", strings.Join(errs, "; ")), "run as root")
 }
 
 // watchLost reports the kernel's lost-record counter when it moves (read-only AUDIT_GET; never SetPID).
-func (w *watcher) watchLost(ctx context.Context) {
-	c, err := libaudit.NewAuditClient(nil)
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	var last uint32
-	first := true
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		st, err := c.GetStatus()
-		if err == nil {
-			if !first && st.Lost > last {
-				w.mu.Lock()
-				w.lostK += st.Lost - last
-				w.mu.Unlock()
-				w.emit(watchEvent{Type: "lost", Lost: &lostJSON{Kernel: st.Lost - last}},
-					fmt.Sprintf("sysdiag: the kernel dropped %d audit records (backlog full)", st.Lost-last), true)
-			}
-			last, first = st.Lost, false
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
+func (w *watcher) watchLost(ctx context.Context) { sources.WatchLost(ctx, w.lost) }
 
-// handle filters, folds, diagnoses and prints one violation.
-func (w *watcher) handle(v evidence.Violation, u cgroup.Unit, live bool) {
-	if u.Name != "" {
-		v.Unit, v.UserUnit, v.Manager = u.Name, u.User, u.Manager
-		v.How = evidence.Attribution{Method: evidence.ByCgroup, Detail: fmt.Sprintf("the cgroup of pid %d, read while it still existed", v.PID)}
-	}
+// handle filters, folds, diagnoses and prints one violation, already attributed.
+func (w *watcher) handle(v evidence.Violation, live bool) {
 	o := w.opts
 	switch {
 	case o.action == "kill" && !v.Action.IsKill(), o.action == "log" && v.Action != audit.ActionLog:

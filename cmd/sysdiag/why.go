@@ -16,6 +16,7 @@ import (
 	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -82,30 +83,25 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 		since = w.Since
 	}
 
-	if opts.root != "" {
-		if err := checkDir("--root", opts.root); err != nil {
-			return err
-		}
+	root, version, err := oneHost(opts.root, opts.systemdVersion)
+	if err != nil {
+		return err
 	}
 
-	// 1. The unit (host: D-Bus or files under --root).
-	var u *diagnose.Unit
-	u, err = loadUnit(opts.root, name, opts.user)
+	// 1. The unit (host: D-Bus or files under --root), and its table, chosen once with the reason.
+	u, err := loadUnit(root, name, opts.user)
 	if err != nil {
 		return err
 	}
-	t, note, err := whyTable(opts, u)
+	choice, err := tables.Choose(unit.Target{Flag: version, Unit: u, Root: root, Here: root == ""})
 	if err != nil {
-		return err
+		return cliErr(err)
 	}
-	var known fixes.Known
-	if opts.root == "" {
-		known = fixes.LibseccompKnows // the manager here resolves names with this libseccomp
-	}
-	filter := fixes.Build(t, u.Assigns, known)
+	t, note := choice.Table, choice.Note
+	filter := fixes.Build(t, u.Assigns, choice.Known)
 
 	// 2. The evidence (host: journal, audit.log, kmsg).
-	ev, err := gatherUnit(&opts.sources, u, since, programsFinder(opts.root, u))
+	ev, err := gatherUnit(&opts.sources, u, since, programsFinder(root, u))
 	if err != nil {
 		return err
 	}
@@ -114,8 +110,8 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	res := diagnose.Diagnose(u, filter, t, note, ev)
 	// Only when asked: its two systemd-analyze processes were most of why's time (94 ms against 22 ms for
 	// the bare journal query on the 1 M-entry journal of scripts/bench-why.sh).
-	if opts.crossCheck && opts.root != "" && !opts.user {
-		if rows, v, err := analyzeOffline(opts.root, name); err == nil {
+	if opts.crossCheck && root != "" && !opts.user {
+		if rows, v, err := analyzeOffline(root, name); err == nil {
 			diagnose.CompareAnalyze(res, filter, rows, v)
 		}
 	}
@@ -127,7 +123,7 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 
 	// 4. Write, when asked (under --root, into that tree).
 	if opts.write && res.Fix != nil {
-		if err := writeFix(opts.root, res.Fix); err != nil {
+		if err := writeFix(root, res.Fix); err != nil {
 			return err
 		}
 	}
@@ -152,129 +148,49 @@ func runWhy(stdout, stderr io.Writer, opts *whyOptions, now time.Time) error {
 	return nil
 }
 
-// whyTable picks the group table: --systemd-version, else the manager's version, else the local systemd.
-func whyTable(opts *whyOptions, u *diagnose.Unit) (syscalls.Table, string, error) {
-	return unitTable(opts.systemdVersion, opts.root, u, "")
-}
-
-// unitTable picks a unit's group table: --systemd-version, else the manager's version, else (under
-// --root) the tree's own, else the local systemd; the note says which and why.
+// unitTable picks a unit's group table (unit.Chooser): --systemd-version, else the manager's version,
+// else the host's journal's, else (under --root) the tree's own, else the local systemd.
 func unitTable(flag, root string, u *diagnose.Unit, hostVersion string) (syscalls.Table, string, error) {
-	if flag == "" && u.HaveVer {
-		t := syscalls.Select(u.Version)
-		return t, "the manager's " + t.Note(), nil
-	}
-	if v, err := syscalls.ParseVersion(hostVersion); flag == "" && hostVersion != "" && err == nil {
-		t := syscalls.Select(v)
-		return t, "the host's journal's (its manager started as systemd " + hostVersion + ") " + t.Note(), nil
-	}
-	if flag == "" && root != "" {
-		if v, from, ok := rootSystemdVersion(root); ok {
-			t := syscalls.Select(v)
-			return t, "the tree's (" + from + ") " + t.Note(), nil
-		}
-		t, note, err := systemdTable("")
-		return t, "the tree names no systemd version, so " + note + " — pass --systemd-version with the target's", err
-	}
-	return systemdTable(flag)
+	c, err := tables.Choose(unit.Target{Flag: flag, Unit: u, Journal: hostVersion, Root: root, Here: root == ""})
+	return c.Table, c.Note, cliErr(err)
 }
 
 // gatherUnit finds the unit's latest invocation with a seccomp kill (or every one since since) and the
-// violations of that invocation, child processes included: the host step of why. A kill is the unit's
-// when systemd-coredump says so, or — on hosts without it — when the manager's main pid, the process's
-// own journal entries or the unit's SIGSYS exit tie it (attribute.Attribute), never by time alone.
+// violations of that invocation, child processes included: the host step of why. What the journal says
+// and what ties a kill to the unit are attribute's (AskUnit, Settle); here the journal is opened and
+// the sources are read.
 func gatherUnit(sf *sourceFlags, u *diagnose.Unit, since time.Time, programsOf func(unit string, user bool) []string) (*diagnose.Evidence, error) {
 	ev := &diagnose.Evidence{}
-	useJournal := sf.WantsJournal()
-	var cores []journal.Coredump
-	var invs []journal.Invocation
 	var jr journal.Querier
-	if useJournal {
+	if sf.WantsJournal() {
 		r, _, err := sf.OpenJournal()
-		jr = r
 		if err != nil {
 			return nil, failureErr(err, journalHint(err))
 		}
-		unitField, coreField := "UNIT=", "COREDUMP_UNIT="
-		if u.User {
-			unitField, coreField = "USER_UNIT=", "COREDUMP_USER_UNIT="
-		}
-		var entries []journal.Fields
-		if err := r.Query([]string{unitField + u.Name}, since, time.Time{}, func(f journal.Fields) error {
-			entries = append(entries, f)
-			return nil
-		}); err != nil {
-			return nil, failureErr(err, "")
-		}
-		invs = journal.Invocations(entries)
-		if err := r.Query([]string{"MESSAGE_ID=" + journal.MessageCoredump, coreField + u.Name}, since, time.Time{}, func(f journal.Fields) error {
-			if c, err := journal.ParseCoredump(f); err == nil && c.Signal == journal.SIGSYS {
-				cores = append(cores, c)
-			}
-			return nil
-		}); err != nil {
-			return nil, failureErr(err, "")
-		}
-		ev.Searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(invs), len(cores), u.Name)
-	}
-	if jr != nil {
+		jr = r
 		defer jr.Close()
 	}
-	if len(invs) > 0 {
-		if exits := invs[len(invs)-1].Exits; len(exits) > 0 {
-			ev.LastExit = &exits[len(exits)-1]
-		}
+	c, err := attribute.AskUnit(jr, attribute.UnitQuery{
+		Unit:  attribute.Target{Name: u.Name, User: u.User, Invocation: u.Invocation, MainPID: int(u.MainPID), Programs: programsOf(u.Name, u.User)},
+		Since: since, Programs: programsOf, ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()})
+	if err != nil {
+		return nil, failureErr(err, "")
 	}
-
-	// Which invocations, and the window of evidence around them (pure).
-	plan, ok := diagnose.PlanUnit(invs, cores, since, useJournal)
-	if !ok {
+	if jr != nil {
+		ev.Searched = fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(c.Invocations), len(c.Cores), u.Name)
+	}
+	ev.LastExit = c.LastExit()
+	if !c.OK {
 		return ev, nil
 	}
-	w := plan.Window
-
-	// What ties a kill to the unit without a coredump: the unit's runs, its processes' own entries, and
-	// every unit's SIGSYS exits in the window (to tell two units' kills of the same second apart).
-	facts := attribute.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
-	programs := programsOf(u.Name, u.User)
-	facts.Runs = plan.Runs(u, programs)
-	if jr != nil {
-		procField := "_SYSTEMD_UNIT="
-		if u.User {
-			procField = "_SYSTEMD_USER_UNIT="
-		}
-		var entries []journal.Fields
-		if err := jr.Only(journal.ProcessFields...).Query([]string{procField + u.Name}, w.Since, w.Until, func(f journal.Fields) error {
-			entries = append(entries, f)
-			return nil
-		}); err != nil {
-			return nil, failureErr(err, "")
-		}
-		facts.Processes = journal.Processes(entries)
-		var exits []journal.UnitExit // every other unit's SIGSYS exits: to tell two units' kills of one second apart
-		if err := jr.Query([]string{"MESSAGE_ID=" + journal.MessageProcessExit}, w.Since.Add(-time.Second), w.Until, func(f journal.Fields) error {
-			if e, err := journal.ParseUnitExit(f); err == nil && e.Killed() && (e.Unit != u.Name || e.User != u.User) {
-				exits = append(exits, e)
-			}
-			return nil
-		}); err != nil {
-			return nil, failureErr(err, "")
-		}
-		facts.Runs = append(facts.Runs, attribute.RunsOf(exits, func(_ journal.Host, unit string, user bool) []string { return programsOf(unit, user) })...)
-	}
-
 	var all []evidence.Violation
-	reports, err := collect(sf, w, jr, cores, func(v evidence.Violation) error {
+	if ev.Reports, err = collect(sf, c.Plan.Window, jr, c.Cores, func(v evidence.Violation) error {
 		all = append(all, v)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
-	ev.Reports = reports
-	attribute.Attribute(all, facts)
-
-	ev.Invocations, ev.Violations, ev.Unattributed = plan.Select(u, all, programs)
+	ev.Invocations, ev.Violations, ev.Unattributed = c.Settle(all)
 	return ev, nil
 }
 
@@ -307,15 +223,19 @@ func printWhy(w io.Writer, r *diagnose.Result, tty bool) error {
 	}
 	for _, v := range r.Violations {
 		fmt.Fprintln(bw)
-		if v.Syscall == "" {
+		switch {
+		case v.Number < 0: // known only from a coredump: no record names the call
+			fmt.Fprintf(bw, "  %s\n    time:       %s\n", bold(diagnose.UnknownCall), v.Time)
+		case v.Syscall == "":
 			fmt.Fprintf(bw, "  %s: unknown syscall — %s\n", bold("?"), v.BlockedBy.Explain)
 			continue
+		default:
+			fmt.Fprintf(bw, "  %s (%s syscall %d", bold(v.Syscall), v.Arch, v.Number)
+			if v.Compat != 0 {
+				fmt.Fprint(bw, ", compat")
+			}
+			fmt.Fprintf(bw, ") at %s\n", v.Time)
 		}
-		fmt.Fprintf(bw, "  %s (%s syscall %d", bold(v.Syscall), v.Arch, v.Number)
-		if v.Compat != 0 {
-			fmt.Fprint(bw, ", compat")
-		}
-		fmt.Fprintf(bw, ") at %s\n", v.Time)
 		who := fmt.Sprintf("%s [pid %d]", clean(v.Exe), v.PID)
 		if v.Function != "" {
 			who = "called from " + clean(v.Function) + " in " + who

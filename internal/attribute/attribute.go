@@ -1,6 +1,11 @@
 // Package attribute ties violations to the units and invocations they belong to: every rule sysdiag
 // knows (coredump entry, cgroup at record time, main pid, the process's own journal entries, the
 // manager's SIGSYS exits), for every front. It is pure: the clock, /proc and the journal come in.
+//
+// Where to start: Attribute runs the rules on a batch, from Facts. The fronts ask the journal through
+// this package (journal.go: AskUnit and UnitCase.Settle for why, WindowFacts and ProcessesOf for
+// postmortem, NewStream for events) and hold their kills in it: Store (postmortem: bounded, exact
+// counts), Stream (events: in order, holding only what an exit may claim), live.go (watch, trial).
 package attribute
 
 import (
@@ -91,7 +96,13 @@ const (
 // matching executable and inside the invocation, and a kill is tied to a main process's SIGSYS exit only
 // when it is the only kill that fits that exit and that exit the only one that fits the kill.
 func Attribute(vs []evidence.Violation, f Facts) {
-	// 1. The manager's main pid, and the process's own journal entries.
+	byPIDs(vs, f)
+	byExits(vs, f)
+}
+
+// byPIDs is Attribute's first step: the manager's main pid, and the process's own journal entries. It
+// decides each violation on its own, from the facts alone.
+func byPIDs(vs []evidence.Violation, f Facts) {
 	for i := range vs {
 		v := &vs[i]
 		if v.Unit != "" {
@@ -116,7 +127,13 @@ func Attribute(vs []evidence.Violation, f Facts) {
 				v.PID, who, r.Invocation, p.First.UTC().Format(time.RFC3339)))
 		}
 	}
-	// 2. A process the manager waited for died of SIGSYS, and its kill record is among the records (the
+}
+
+// byExits is Attribute's second step, over the violations byPIDs left: the manager's SIGSYS exits. Its
+// decisions about a kill depend on every kill within reach of the exits that could be its (the stream
+// holds those together: stream.go).
+func byExits(vs []evidence.Violation, f Facts) {
+	// A process the manager waited for died of SIGSYS, and its kill record is among the records (the
 	// sources were complete): an exit that only one kill fits, of the kills not yet tied, is that kill's;
 	// repeat while that frees more. Two exits that only the same kill fits tie nothing. An exit that a
 	// kill already tied to its unit explains is not free.

@@ -17,6 +17,7 @@ import (
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/internal/sources"
+	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -112,18 +113,9 @@ type Evidence struct {
 	Host         syscalls.Arch // the recording host's native ABI ("native" in SystemCallArchitectures=); 0: this machine
 }
 
-// InvocationOf finds the invocation a coredump belongs to: by INVOCATION_ID in its environment, else by time.
-func InvocationOf(c journal.Coredump, invs []journal.Invocation) string {
-	if c.Invocation != "" {
-		return c.Invocation
-	}
-	for i := len(invs) - 1; i >= 0; i-- {
-		if !c.Time.Before(invs[i].Start.Truncate(time.Second)) && !c.Time.After(invs[i].End.Add(time.Second)) {
-			return invs[i].ID
-		}
-	}
-	return ""
-}
+// UnknownCall is what why, events and postmortem say of a kill known only from a coredump (or the
+// manager's exit entry): no audit record names the call, and no core file told it.
+const UnknownCall = "killed by SIGSYS, call unknown: no audit record in the window"
 
 // Diagnose turns the unit, its filter and the evidence into the answer. Pure.
 func Diagnose(u *Unit, f *fixes.Filter, t syscalls.Table, note string, ev *Evidence) *Result {
@@ -473,27 +465,9 @@ var (
 	groupMemo   = map[string][]string{}
 )
 
-// Unit is what sysdiag knows of a unit: its seccomp assignments with provenance, and its state.
-type Unit struct {
-	Name       string
-	User       bool
-	Version    syscalls.Version
-	HaveVer    bool
-	Files      []string
-	Assigns    []fixes.Assignment
-	Live       bool     // read from the running manager
-	DBusFilter []string // SystemCallFilter as the manager reports it (expanded names)
-	DBusAllow  bool
-	LoadState  string
-	Invocation string
-	Result     string
-	MainCode   int32 // ExecMainCode: 1 exited, 2 killed, 3 dumped
-	MainStatus int32
-	MainPID    uint32 // ExecMainPID of the latest invocation (kept after it exits)
-	NeedReload bool
-	Home       string  // for a user unit read from files: the home its files were looked up under
-	NRestarts  *uint32 // the manager's NRestarts (live service units)
-}
+// Unit is what sysdiag knows of a unit: its files' settings with provenance, and the manager's state
+// of it (internal/unit).
+type Unit = unit.Unit
 
 // SourceReport says what one evidence source gave (internal/sources reads them).
 type SourceReport = sources.Report

@@ -24,7 +24,7 @@ type Postmortem struct {
 	Until string       `json:"until,omitempty"`
 	Hosts []HostReport `json:"hosts"`
 	// Unattributed are examples of the kills nothing ties to a unit: the earliest (at most
-	// Limits.Examples). UnattributedTotal counts them all, UnattributedGroups by host, program and call.
+	// attribute.Limits.Examples). UnattributedTotal counts them all, UnattributedGroups by host, program and call.
 	Unattributed       []Violation    `json:"unattributed"`
 	UnattributedTotal  int            `json:"unattributed_total"`
 	UnattributedGroups []UntiedGroup  `json:"unattributed_groups"`
@@ -78,16 +78,11 @@ type Silent struct {
 	Explain  string           `json:"explain"`
 }
 
-// UnitKey names a unit on a host.
-type UnitKey struct {
-	Host    string // hostname (node=, _HOSTNAME); "" this host, or unknown
-	Machine string // machine id, where the evidence names it
-	Unit    string
-	User    bool
-}
+// UnitKey names a unit on a host (attribute.Store files the kills by it).
+type UnitKey = attribute.UnitKey
 
-// HostOf is the key's host.
-func (k UnitKey) HostOf() journal.Host { return journal.Host{Hostname: k.Host, MachineID: k.Machine} }
+// UntiedGroup counts the window's kills that no evidence ties to a unit, of one program and call on one host.
+type UntiedGroup = attribute.UntiedGroup
 
 // Keys lists the groups' keys in a stable order: host, then unit.
 func Keys(by map[UnitKey][]evidence.Violation) []UnitKey {
@@ -129,42 +124,56 @@ func InvocationsOf(vs []evidence.Violation) []journal.Invocation {
 
 // Fold reduces a unit's answer over a window: one finding per distinct call (the first), and the count,
 // first and last time of each. A restart loop killed 40 times on one call is one call with count 40.
-func Fold(res *Result, vs []evidence.Violation) UnitReport { return fold(res, vs, nil) }
+func Fold(res *Result, vs []evidence.Violation) UnitReport { return fold(res, vs, nil, UnitKey{}) }
 
-// fold is Fold over the kills a store kept of a unit (vs, oldest first); t, when not nil, has the exact
+// foldKey is one distinct call: its name, arch, action and number.
+type foldKey struct {
+	name   string
+	arch   syscalls.Arch
+	action audit.Action
+	nr     int
+}
+
+// fold is Fold over the kills a store kept of unit k (vs, oldest first); s, when not nil, has the exact
 // numbers of all the unit's kills, kept or not.
-func fold(res *Result, vs []evidence.Violation, t *unitTally) UnitReport {
-	var order []callKey
-	counts := map[callKey]*CallCount{}
+func fold(res *Result, vs []evidence.Violation, s *attribute.Store, k UnitKey) UnitReport {
+	var order []foldKey
+	counts := map[foldKey]*CallCount{}
+	rep := map[foldKey]evidence.Violation{}
 	var firsts []Finding
 	for i, v := range vs {
-		k := callKeyOf(v)
+		ck := foldKey{v.Name, v.Arch, v.Action, v.Syscall}
 		ts := stamp(v.Time)
-		if c := counts[k]; c != nil {
+		if c := counts[ck]; c != nil {
 			c.Count++
 			c.Last = ts
 			continue
 		}
-		order = append(order, k)
-		counts[k] = &CallCount{Syscall: v.Name, Number: v.Syscall, Arch: v.Arch.String(), Action: v.Action.String(), Count: 1, First: ts, Last: ts}
+		order = append(order, ck)
+		rep[ck] = v
+		counts[ck] = &CallCount{Syscall: v.Name, Number: v.Syscall, Arch: v.Arch.String(), Action: v.Action.String(), Count: 1, First: ts, Last: ts}
 		if i < len(res.Violations) {
 			firsts = append(firsts, res.Violations[i])
 		}
 	}
 	r := UnitReport{Result: res, Kills: len(vs)}
-	if t != nil {
-		r.Kills = t.kills
+	if s != nil {
+		r.Kills = s.Kills(k)
 	}
-	for _, k := range order {
-		c := *counts[k]
-		if n := t.callOf(k); n != nil {
-			c.Count, c.First, c.Last = n.count, stamp(n.first), stamp(n.last)
+	for _, ck := range order {
+		c := *counts[ck]
+		if s != nil {
+			if n, first, last, ok := s.Call(k, rep[ck]); ok {
+				c.Count, c.First, c.Last = n, stamp(first), stamp(last)
+			}
 		}
 		r.Calls = append(r.Calls, c)
 	}
 	res.Violations = firsts
 	return r
 }
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // SilentOf says whether a unit that failed with result (an exit code) under filter f and implicit filters
 // ims may have been denied silently: its filter answers some denied calls with an errno, or a directive
@@ -251,13 +260,13 @@ type UnitSource interface {
 	Load(k UnitKey, vs []evidence.Violation) (Loaded, error)
 }
 
-// PostmortemInput is a window's evidence: its kills, attributed (a KillStore after its Attribute, or a
-// slice after attribute.Attribute), and the units that failed with an exit code in it.
+// PostmortemInput is a window's evidence: its kills, attributed (an attribute.Store after its Attribute,
+// or a slice after attribute.Attribute), and the units that failed with an exit code in it.
 type PostmortemInput struct {
 	Window audit.Window
 	Unit   string // only units matching this glob ("" every unit)
-	// Store holds the window's kills, bounded; when nil, Kills are put into one with DefaultLimits.
-	Store   *KillStore
+	// Store holds the window's kills, bounded; when nil, Kills are put into one with attribute.DefaultLimits.
+	Store   *attribute.Store
 	Kills   []evidence.Violation
 	Failed  []journal.UnitResult
 	Sources []SourceReport
@@ -274,17 +283,17 @@ type PostmortemInput struct {
 func BuildPostmortem(in PostmortemInput, src UnitSource) (*Postmortem, error) {
 	store := in.Store
 	if store == nil {
-		lim := DefaultLimits
+		lim := attribute.DefaultLimits
 		lim.JournalPIDs = 0 // attributed already: nothing is kept for it
-		store = NewKillStore(attribute.Facts{}, lim)
+		store = attribute.NewStore(attribute.Facts{}, lim)
 		for _, v := range in.Kills {
 			store.Add(v)
 		}
 	}
 	by := store.Units()
-	groups, lost := store.untied.report()
+	total, groups, lost := store.Untied()
 	pm := &Postmortem{Since: in.Window.Since.UTC().Format(time.RFC3339), Unattributed: []Violation{}, Silent: []Silent{},
-		Hosts: []HostReport{}, Sources: in.Sources, UnattributedTotal: store.untied.total, UnattributedGroups: groups}
+		Hosts: []HostReport{}, Sources: in.Sources, UnattributedTotal: total, UnattributedGroups: groups}
 	if !in.Window.Until.IsZero() {
 		pm.Until = in.Window.Until.UTC().Format(time.RFC3339)
 	}
@@ -313,7 +322,7 @@ func BuildPostmortem(in PostmortemInput, src UnitSource) (*Postmortem, error) {
 			res.Notes = append(res.Notes, "the unit's files could not be read ("+l.LoadErr.Error()+"): no line, and the fix is computed from the calls alone, not verified")
 			res.Fix = FixByName(u, vs, u.Home)
 		}
-		rep := fold(res, vs, store.units[k])
+		rep := fold(res, vs, store, k)
 		if u.Live && u.NRestarts != nil {
 			rep.NRestarts = u.NRestarts
 		}

@@ -21,13 +21,13 @@ func TestStoreAndFold(t *testing.T) {
 	}
 	vs := []evidence.Violation{kill("loop.service", "swapon", 167, 3), kill("loop.service", "swapon", 167, 1), kill("a.service", "fchown", 93, 2),
 		kill("loop.service", "swapon", 167, 5), {Name: "ptrace", Action: audit.ActionKillProcess, PID: 9}, {Unit: "log.service", Action: audit.ActionLog}}
-	s := NewKillStore(attribute.Facts{}, DefaultLimits)
+	s := attribute.NewStore(attribute.Facts{}, attribute.DefaultLimits)
 	for _, v := range vs {
 		s.Add(v)
 	}
 	by := s.Units()
-	_, lost := s.untied.report()
-	if len(by) != 2 || len(lost) != 1 || lost[0].PID != 9 || s.untied.total != 1 {
+	total, _, lost := s.Untied()
+	if len(by) != 2 || len(lost) != 1 || lost[0].PID != 9 || total != 1 {
 		t.Fatalf("groups %v, lost %v (logged calls are not kills)", by, lost)
 	}
 	keys := Keys(by)
@@ -181,5 +181,39 @@ func TestManagerVersions(t *testing.T) {
 	if HostVersion(vs, journal.Host{MachineID: "m1"}) != "252.39-1" || HostVersion(vs, journal.Host{Hostname: "a"}) != "252.39-1" ||
 		HostVersion(vs, journal.Host{Hostname: "b", MachineID: "zz"}) != "257.13-1" || HostVersion(vs, journal.Host{}) != "" {
 		t.Errorf("%v", vs)
+	}
+}
+
+// BuildPostmortem from a store: the unit's report and the untied totals are exact, the list bounded.
+func TestBuildPostmortemFromStore(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
+	s := attribute.NewStore(attribute.Facts{}, attribute.DefaultLimits)
+	for i := 0; i < 5000; i++ {
+		s.Add(evidence.Violation{Time: t0.Add(time.Duration(i) * time.Second), PID: 1000 + i, Exe: "/bin/stray", Name: "ptrace", Syscall: 101,
+			Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess})
+		s.Add(evidence.Violation{Time: t0.Add(time.Duration(i) * time.Second), PID: 90000 + i, Exe: "/bin/app", Name: "swapon", Syscall: 167,
+			Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess, Unit: "app.service", Machine: "m252",
+			How: evidence.Attribution{Method: evidence.ByCoredump, Invocation: "one"}})
+	}
+	s.Attribute(attribute.Facts{})
+	src := fleet{"m252": {"252.39", []fixes.Assignment{{Directive: "SystemCallFilter", Value: "@system-service"}}}}
+	v, _ := syscalls.ParseVersion("252")
+	pm, err := BuildPostmortem(PostmortemInput{Window: audit.Window{Since: t0}, Store: s, Table: syscalls.Select(v)}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pm.Hosts) != 1 || len(pm.Hosts[0].Units) != 1 {
+		t.Fatalf("hosts %+v", pm.Hosts)
+	}
+	u := pm.Hosts[0].Units[0]
+	if u.Kills != 5000 || len(u.Calls) != 1 || u.Calls[0].Count != 5000 || len(u.Violations) != 1 || u.Fix == nil {
+		t.Errorf("unit: kills %d, calls %+v, findings %d, fix %v", u.Kills, u.Calls, len(u.Violations), u.Fix != nil)
+	}
+	if pm.UnattributedTotal != 5000 || len(pm.Unattributed) != attribute.DefaultLimits.Examples || len(pm.UnattributedGroups) != 1 ||
+		pm.UnattributedGroups[0].Count != 5000 || pm.UnattributedGroups[0].Syscall != "ptrace" || pm.UnattributedGroups[0].Arch != "x86_64" {
+		t.Errorf("untied: total %d, listed %d, groups %+v", pm.UnattributedTotal, len(pm.Unattributed), pm.UnattributedGroups)
+	}
+	if pm.Unattributed[0].Time != stamp(t0) {
+		t.Errorf("first listed %s, want the earliest", pm.Unattributed[0].Time)
 	}
 }

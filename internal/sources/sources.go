@@ -1,7 +1,11 @@
 // Package sources plans and reads the evidence of a window: the audit logs, kernel logs and journals a
 // command was pointed at (or the host's defaults), each read in its own order at once and merged by time
 // into violations (internal/evidence), with a report of what each source gave. It is the one place the
-// evidence commands read the host's logs.
+// evidence commands read the host's logs. The live half (live.go) follows them as they grow, for watch
+// and trial: OpenLive picks the source (the audit multicast group, journald's audit transport, the audit
+// log, or a fleet's journals), FollowFacts the journal entries that tie a kill to its unit, WatchLost the
+// kernel's lost counter. Batch and live sources run alike, as a Source. The package never prints: losses
+// and failures come back to the caller.
 package sources
 
 import (
@@ -225,8 +229,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 								return nil
 							}
 							// Another host's journal (journal-remote's, a copy): the record is its host's.
-							h := journal.HostOf(f)
-							r.Node, r.Machine = h.Hostname, h.MachineID
+							StampHost(&r, f)
 							countRecord(rep)
 							if err := fn(r); err == audit.ErrStop {
 								return journal.ErrStop

@@ -36,6 +36,9 @@ type Files interface {
 	WriteFile(path string, data []byte) error
 	// Remove removes a file, or a directory when it is empty.
 	Remove(path string) error
+	// Create creates a new file with content, and its directory: the trial's lock. It fails with
+	// fs.ErrExist when there is one; on any other failure no file is left.
+	Create(path, content string) error
 }
 
 // Host is what a trial changes: the unit's manager and the files.

@@ -478,3 +478,10 @@ func TestHostAbort(t *testing.T) {
 		t.Errorf("not ours: %v, calls %v", err, m.calls)
 	}
 }
+
+func (f *fakeFiles) Create(path, content string) error {
+	if _, ok := f.m[path]; ok {
+		return fs.ErrExist
+	}
+	return f.WriteFile(path, []byte(content))
+}

@@ -34,6 +34,7 @@ type Tighten struct {
 	Write      string            `json:"write_verified,omitempty"`
 	Rounds     int               `json:"write_rounds,omitempty"`
 	filter     *fixes.Filter
+	after      *fixes.Filter // the filter it tightens (after the fix)
 }
 
 // Tightening decides it from the calls the trial saw (all of them: blocked, allowed and logged, or
@@ -47,7 +48,7 @@ func Tightening(p Plan, after *fixes.Filter, seen []Call, host syscalls.Arch) *T
 	for _, c := range seen {
 		used[c.Syscall] = true
 	}
-	t := &Tighten{Used: map[string][]string{}, Rows: []fixes.RowChange{}, Checks: []string{}}
+	t := &Tighten{Used: map[string][]string{}, Rows: []fixes.RowChange{}, Checks: []string{}, after: after}
 	for g, calls := range p.Loose {
 		t.Watched = append(t.Watched, g)
 		// Any seen call of the whole group marks it used: one the fix lets through too (swapon in

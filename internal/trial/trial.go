@@ -1,10 +1,13 @@
 // Package trial is sysdiag's permissive mode for a unit's seccomp hardening: the runtime drop-in that turns
 // the unit's syscall filter into logging (the kernel's own SECCOMP_RET_LOG action, through systemd's
-// SystemCallLog=), and the folding of the logged calls into the answer (pure); and the state machine of what
-// a trial changes on its host (host.go, verify.go) — the restore of the unit and its neighbours, the
-// manager's log flag, --abort, and --write's rounds and roll-back — which asks the manager through the
-// Manager interface and touches files through Files, so that it is tested with a fake manager and no
-// root. The command implements both (D-Bus, the host's files), follows the records and renders.
+// SystemCallLog=), and the folding of the logged calls into the answer (pure); and the state machine of a
+// whole trial — Run (run.go): the lock, the manager's log flag, the unit's run followed through its
+// records, the restore of the unit and its neighbours (host.go), the answer and its notes, --write's
+// rounds and roll-back (verify.go), and --abort (Env.Abort). Run asks the manager through Manager and
+// Starter, touches files through Files, reads records from a Source and keeps time with a Clock, so that
+// every decision is tested with a fake manager whose unit dies on a call, files in memory and no root
+// (run_test.go). The command implements them on D-Bus, the host's files and its live sources, and renders
+// the Answer.
 package trial
 
 import (

@@ -1,4 +1,4 @@
-package diagnose
+package attribute
 
 import (
 	"container/heap"
@@ -6,16 +6,16 @@ import (
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
-	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
-// MaxJournalPIDs is how many pids of untied kills the post-mortem asks the journal about (the
-// journal-pid rule of attribute.Attribute): one query each.
+// MaxJournalPIDs is how many pids of untied kills postmortem and events ask the journal about (the
+// journal-pid rule of Attribute): one query each.
 const MaxJournalPIDs = 256
 
-// Limits bound what a KillStore keeps of a window's kills one by one. Every count stays exact past
+// Limits bound what a Store keeps of a window's kills one by one. Every count stays exact past
 // them: a kill not kept is still counted, under its unit's call or its untied group.
 type Limits struct {
 	// JournalPIDs: the first so many pids of untied kills, whose kills attribution may tie by the
@@ -36,26 +36,18 @@ type Limits struct {
 // DefaultLimits are the post-mortem's.
 var DefaultLimits = Limits{JournalPIDs: MaxJournalPIDs, PerPID: 64, PerUnit: 64, Examples: 100, Groups: 1000}
 
-// The reach of a SIGSYS exit in attribute.Attribute's main-exit rule (attribute.go's exitBefore and
-// exitAfter): a kill at x may be the exit's at t when t-exitBefore ≤ x ≤ t+exitAfter. A private copy:
-// keep it in step (TestKillStoreKeepsWhatAttributeTies fails when they part).
-const (
-	reachBefore = 3 * time.Second
-	reachAfter  = 100 * time.Millisecond
-)
-
-// KillStore holds a window's kills for the post-mortem in memory bounded by what the evidence finds,
-// not by how many kills there are. Add keeps in full, for attribute.Attribute, only the kills its rules
+// Store holds a window's kills for the post-mortem in memory bounded by what the evidence finds,
+// not by how many kills there are. Add keeps in full, for Attribute, only the kills its rules
 // can use: those near a SIGSYS exit of the facts' runs (any, tied or not: a tied one explains its
 // exit), and up to Limits.PerPID of each of the first Limits.JournalPIDs untied pids. A kill of a
-// manager's main pid away from every exit is tied at once, by attribute.Attribute on it alone (there,
+// manager's main pid away from every exit is tied at once, by Attribute on it alone (there,
 // its rules need nothing else). Every other kill is filed at once: under its unit (which keeps the
 // earliest kill of each call and of each invocation, a few more, and exact counts), or counted in the
 // untied groups (host, program, call), the earliest few kept as examples. Attribute ties what was kept
 // and files it the same way.
-type KillStore struct {
+type Store struct {
 	lim      Limits
-	runs     []attribute.Run
+	runs     []Run
 	exits    []time.Time // every SIGSYS exit of the runs, sorted
 	mainPIDs map[int]bool
 	foreign  bool // the journal's pids are not the kernel's: no pid ties anything
@@ -75,10 +67,10 @@ type held struct {
 	seq int
 }
 
-// NewKillStore makes a store for a window whose facts (the runs' exits and main pids; their
+// NewStore makes a store for a window whose facts (the runs' exits and main pids; their
 // processes come later) are known before its kills are read.
-func NewKillStore(f attribute.Facts, lim Limits) *KillStore {
-	s := &KillStore{lim: lim, runs: f.Runs, mainPIDs: map[int]bool{}, foreign: f.ForeignPIDs, jpids: map[int]bool{}, perPID: map[int]int{},
+func NewStore(f Facts, lim Limits) *Store {
+	s := &Store{lim: lim, runs: f.Runs, mainPIDs: map[int]bool{}, foreign: f.ForeignPIDs, jpids: map[int]bool{}, perPID: map[int]int{},
 		units: map[UnitKey]*unitTally{}, untied: untiedTally{groups: map[untiedKey]*untiedCount{}}}
 	for _, r := range f.Runs {
 		s.exits = append(s.exits, r.Exits...)
@@ -91,7 +83,7 @@ func NewKillStore(f attribute.Facts, lim Limits) *KillStore {
 }
 
 // Add takes one violation of the window; logged calls (SystemCallLog=) are not kills and are left out.
-func (s *KillStore) Add(v evidence.Violation) {
+func (s *Store) Add(v evidence.Violation) {
 	if !v.Action.IsKill() {
 		return
 	}
@@ -104,9 +96,9 @@ func (s *KillStore) Add(v evidence.Violation) {
 	s.file(held{v, s.seq})
 }
 
-// attributable says whether attribute.Attribute may use v later (tie it by its pid's journal entries,
+// attributable says whether Attribute may use v later (tie it by its pid's journal entries,
 // or count it against an exit); a main pid's kill it ties at once.
-func (s *KillStore) attributable(v *evidence.Violation) bool {
+func (s *Store) attributable(v *evidence.Violation) bool {
 	near := s.nearExit(v.Time)
 	if v.Unit != "" || s.foreign {
 		return near // tied kills matter only to exits; foreign pids tie nothing
@@ -122,7 +114,7 @@ func (s *KillStore) attributable(v *evidence.Violation) bool {
 		// No exit reaches it: of Attribute's rules only the main pid's and the journal's can tie it, and
 		// the main pid's needs only the runs.
 		one := []evidence.Violation{*v}
-		attribute.Attribute(one, attribute.Facts{Runs: s.runs})
+		Attribute(one, Facts{Runs: s.runs})
 		if *v = one[0]; v.Unit != "" {
 			return false
 		}
@@ -134,43 +126,43 @@ func (s *KillStore) attributable(v *evidence.Violation) bool {
 	return false
 }
 
-// nearExit: some exit at t has t-reachBefore ≤ x ≤ t+reachAfter, i.e. t in [x-reachAfter, x+reachBefore].
-func (s *KillStore) nearExit(x time.Time) bool {
-	lo := x.Add(-reachAfter)
+// nearExit: some exit at t has t-exitBefore ≤ x ≤ t+exitAfter, i.e. t in [x-exitAfter, x+exitBefore].
+func (s *Store) nearExit(x time.Time) bool {
+	lo := x.Add(-exitAfter)
 	i := sort.Search(len(s.exits), func(i int) bool { return !s.exits[i].Before(lo) })
-	return i < len(s.exits) && !s.exits[i].After(x.Add(reachBefore))
+	return i < len(s.exits) && !s.exits[i].After(x.Add(exitBefore))
 }
 
-// Pending are the kills kept for attribution, in arrival order (processesOf reads their pids): the
+// Pending are the kills kept for attribution, in arrival order (ProcessesOf reads their pids): the
 // store's own slice, to read, not to keep.
-func (s *KillStore) Pending() []evidence.Violation { return s.pending }
+func (s *Store) Pending() []evidence.Violation { return s.pending }
 
-// Attribute ties the kills kept for it (attribute.Attribute with f: the store's facts and the
+// Attribute ties the kills kept for it (Attribute with f: the store's facts and the
 // processes of the pending pids) and files them. Call it once, after the last Add.
-func (s *KillStore) Attribute(f attribute.Facts) {
+func (s *Store) Attribute(f Facts) {
 	// The examples filed so far fit no exit, no main pid and no pid asked about: with no runs,
 	// Attribute only says what it says of every untied kill (another namespace's pids).
 	ex := make([]evidence.Violation, len(s.untied.examples))
 	for i, h := range s.untied.examples {
 		ex[i] = h.v
 	}
-	attribute.Attribute(ex, attribute.Facts{ForeignPIDs: f.ForeignPIDs})
+	Attribute(ex, Facts{ForeignPIDs: f.ForeignPIDs})
 	for i := range ex {
 		s.untied.examples[i].v = ex[i]
 	}
-	attribute.Attribute(s.pending, f)
+	Attribute(s.pending, f)
 	s.settle()
 }
 
 // settle files the pending kills as they stand.
-func (s *KillStore) settle() {
+func (s *Store) settle() {
 	for i, v := range s.pending {
 		s.file(held{v, s.pendSeq[i]})
 	}
 	s.pending, s.pendSeq = nil, nil
 }
 
-func (s *KillStore) file(h held) {
+func (s *Store) file(h held) {
 	if h.v.Unit == "" {
 		s.untied.add(h, s.lim)
 		return
@@ -185,7 +177,7 @@ func (s *KillStore) file(h held) {
 }
 
 // Units are the kept kills of each unit, oldest first.
-func (s *KillStore) Units() map[UnitKey][]evidence.Violation {
+func (s *Store) Units() map[UnitKey][]evidence.Violation {
 	s.settle()
 	by := map[UnitKey][]evidence.Violation{}
 	for k, t := range s.units {
@@ -194,7 +186,44 @@ func (s *KillStore) Units() map[UnitKey][]evidence.Violation {
 	return by
 }
 
-// callKey is one distinct call, as Fold tells them apart.
+// Kills is how many kills of the unit the store took, kept or not.
+func (s *Store) Kills(k UnitKey) int {
+	if t := s.units[k]; t != nil {
+		return t.kills
+	}
+	return 0
+}
+
+// Call is how often the unit's call of v (its name, arch, number and action) was killed in all, and
+// first and last when; ok false when the store took none.
+func (s *Store) Call(k UnitKey, v evidence.Violation) (count int, first, last time.Time, ok bool) {
+	c := s.units[k].callOf(callKeyOf(v))
+	if c == nil {
+		return 0, time.Time{}, time.Time{}, false
+	}
+	return c.count, c.first, c.last, true
+}
+
+// Untied are the kills tied to no unit: how many in all, counted by group (host, program and call;
+// most kills first, the "other" group last), and the earliest Limits.Examples of them, oldest first.
+func (s *Store) Untied() (total int, groups []UntiedGroup, examples []evidence.Violation) {
+	s.settle()
+	groups, examples = s.untied.report()
+	return s.untied.total, groups, examples
+}
+
+// UnitKey names a unit on a host.
+type UnitKey struct {
+	Host    string // hostname (node=, _HOSTNAME); "" this host, or unknown
+	Machine string // machine id, where the evidence names it
+	Unit    string
+	User    bool
+}
+
+// HostOf is the key's host.
+func (k UnitKey) HostOf() journal.Host { return journal.Host{Hostname: k.Host, MachineID: k.Machine} }
+
+// callKey is one distinct call, as diagnose.Fold tells them apart.
 type callKey struct {
 	name   string
 	arch   syscalls.Arch
@@ -220,7 +249,7 @@ func (c *callTally) add(t time.Time) {
 }
 
 // unitTally is one unit's kills: every count, and the kills the diagnosis reads — the earliest of
-// each call (its finding) and of each invocation (InvocationsOf), and the first PerUnit others.
+// each call (its finding) and of each invocation (diagnose.InvocationsOf), and the first PerUnit others.
 type unitTally struct {
 	kills  int
 	calls  map[callKey]*callTally
@@ -279,7 +308,7 @@ func (t *unitTally) kept() []evidence.Violation {
 	return out
 }
 
-// invocationOf is the invocation a kill names, as InvocationsOf reads it.
+// invocationOf is the invocation a kill names, as diagnose.InvocationsOf reads it.
 func invocationOf(v evidence.Violation) string {
 	if v.How.Invocation != "" {
 		return v.How.Invocation

@@ -1,13 +1,22 @@
-package diagnose
+package attribute
 
 import (
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
-	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/journal"
 )
+
+// Target is the unit why asks about, as attribution needs it: the manager's latest invocation and its
+// main pid (zero when unknown), and the executables the unit runs (nil: unknown).
+type Target struct {
+	Name       string
+	User       bool
+	Invocation string
+	MainPID    int
+	Programs   []string
+}
 
 // Plan is which of a unit's invocations why looks at, and the window of evidence around them.
 type Plan struct {
@@ -68,14 +77,14 @@ const (
 	windowAfter  = 3 * time.Second
 )
 
-// Runs are the candidate invocations as attribute.Attribute's facts.
-func (p Plan) Runs(u *Unit, programs []string) []attribute.Run {
-	var out []attribute.Run
+// Runs are the candidate invocations as Attribute's facts.
+func (p Plan) Runs(u Target) []Run {
+	var out []Run
 	for i, inv := range p.Candidates {
-		r := attribute.Run{Unit: u.Name, User: u.User, Invocation: inv.ID, Start: inv.Start, End: inv.End, Programs: programs,
+		r := Run{Unit: u.Name, User: u.User, Invocation: inv.ID, Start: inv.Start, End: inv.End, Programs: u.Programs,
 			Running: inv.Result == "" && i == len(p.Candidates)-1}
 		if u.Invocation == inv.ID {
-			r.MainPID = int(u.MainPID)
+			r.MainPID = u.MainPID
 		}
 		for _, e := range inv.Exits {
 			if e.Killed() {
@@ -118,7 +127,7 @@ func (p Plan) during(v evidence.Violation) bool {
 // when the unit has none of its own, or when they ran one of its programs. Without Since the chosen
 // invocation is the latest that has violations (else the latest with a kill, else — for untied kills —
 // the latest).
-func (p Plan) Select(u *Unit, all []evidence.Violation, programs []string) (chosen []journal.Invocation, mine, lost []evidence.Violation) {
+func (p Plan) Select(u Target, all []evidence.Violation) (chosen []journal.Invocation, mine, lost []evidence.Violation) {
 	ids := map[string]bool{}
 	for _, inv := range p.Candidates {
 		ids[inv.ID] = true
@@ -138,7 +147,7 @@ func (p Plan) Select(u *Unit, all []evidence.Violation, programs []string) (chos
 		}
 	}
 	if len(mine) > 0 {
-		lost = filterViolations(lost, func(v evidence.Violation) bool { return contains(programs, v.Exe) })
+		lost = filterViolations(lost, func(v evidence.Violation) bool { return contains(u.Programs, v.Exe) })
 	}
 	chosen = p.Candidates
 	if !p.Since.IsZero() || len(p.Candidates) == 0 {
@@ -177,11 +186,15 @@ func filterViolations(vs []evidence.Violation, keep func(evidence.Violation) boo
 	return out
 }
 
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
+// InvocationOf finds the invocation a coredump belongs to: by INVOCATION_ID in its environment, else by time.
+func InvocationOf(c journal.Coredump, invs []journal.Invocation) string {
+	if c.Invocation != "" {
+		return c.Invocation
+	}
+	for i := len(invs) - 1; i >= 0; i-- {
+		if !c.Time.Before(invs[i].Start.Truncate(time.Second)) && !c.Time.After(invs[i].End.Add(time.Second)) {
+			return invs[i].ID
 		}
 	}
-	return false
+	return ""
 }

@@ -1,4 +1,4 @@
-package diagnose
+package attribute
 
 import (
 	"testing"
@@ -10,8 +10,6 @@ import (
 )
 
 func TestPlanAndSelect(t *testing.T) {
-	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
-	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	invs := []journal.Invocation{
 		{ID: "a", Start: at(0), End: at(1), Result: "core-dump", Exits: []journal.UnitExit{{ExitCode: "dumped", ExitStatus: 31, Time: at(0.9)}}},
 		{ID: "b", Start: at(10), End: at(11), Result: "success"},
@@ -24,12 +22,12 @@ func TestPlanAndSelect(t *testing.T) {
 	if !p.Window.Since.Equal(at(-2)) || !p.Window.Until.Equal(at(24)) {
 		t.Errorf("window %v", p.Window)
 	}
-	u := &Unit{Name: "x.service"}
+	u := Target{Name: "x.service", Programs: []string{"/usr/bin/x"}}
 	kill := func(unit, inv string, s float64) evidence.Violation {
 		return evidence.Violation{Unit: unit, Time: at(s), Action: audit.ActionKillProcess, Exe: "/usr/bin/chown", How: evidence.Attribution{Invocation: inv}}
 	}
 	all := []evidence.Violation{kill("x.service", "a", 0.8), kill("", "", 20.5), kill("y.service", "", 20.6), kill("", "", 15)}
-	chosen, mine, lost := p.Select(u, all, []string{"/usr/bin/x"})
+	chosen, mine, lost := p.Select(u, all)
 	if len(chosen) != 1 || chosen[0].ID != "a" || len(mine) != 1 {
 		t.Errorf("chosen %+v mine %d", chosen, len(mine))
 	}
@@ -38,7 +36,8 @@ func TestPlanAndSelect(t *testing.T) {
 	}
 	// No kill the manager saw: the latest run, and the untied kill in it is the note.
 	p, _ = PlanUnit(invs[1:], nil, time.Time{}, true)
-	chosen, mine, lost = p.Select(u, all[1:], nil)
+	u.Programs = nil
+	chosen, mine, lost = p.Select(u, all[1:])
 	if len(mine) != 0 || len(lost) != 1 || !lost[0].Time.Equal(at(20.5)) || len(chosen) != 1 || chosen[0].ID != "c" {
 		t.Errorf("chosen %+v mine %d lost %+v", chosen, len(mine), lost)
 	}

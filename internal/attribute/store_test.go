@@ -1,4 +1,4 @@
-package diagnose
+package attribute
 
 import (
 	"fmt"
@@ -6,20 +6,18 @@ import (
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
-	"github.com/sysdiag/sysdiag/fixes"
-	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 // A flood of untied kills, and a unit killed often on two calls: the store keeps only what attribution
 // and the diagnosis read, within its limits, and every count it reports is exact.
-func TestKillStoreBoundedExact(t *testing.T) {
+func TestStoreBoundedExact(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
 	exit := t0.Add(100 * time.Second)
-	facts := attribute.Facts{Runs: []attribute.Run{{Unit: "loop.service", Invocation: "inv-exit", Exits: []time.Time{exit}, MainPID: 7}}}
+	facts := Facts{Runs: []Run{{Unit: "loop.service", Invocation: "inv-exit", Exits: []time.Time{exit}, MainPID: 7}}}
 	lim := Limits{JournalPIDs: 2, PerPID: 2, PerUnit: 3, Examples: 5, Groups: 3}
-	s := NewKillStore(facts, lim)
+	s := NewStore(facts, lim)
 
 	type gk struct {
 		exe string
@@ -44,7 +42,7 @@ func TestKillStoreBoundedExact(t *testing.T) {
 			pid = 7
 		}
 		v := kill(i*10, pid, fmt.Sprintf("/bin/p%d", i%5), i%4)
-		if d := exit.Sub(v.Time); d >= -reachAfter && d <= reachBefore {
+		if d := exit.Sub(v.Time); d >= -exitAfter && d <= exitBefore {
 			near++
 		}
 		if pid == 7 {
@@ -62,7 +60,7 @@ func TestKillStoreBoundedExact(t *testing.T) {
 	for i := 2999; i >= 0; i-- {
 		v := kill(i*50, 50000+i, "/bin/a", 93+i%2*74)
 		v.Unit, v.How = "a.service", evidence.Attribution{Method: evidence.ByCoredump, Invocation: fmt.Sprintf("inv%d", i%3)}
-		if d := exit.Sub(v.Time); d >= -reachAfter && d <= reachBefore {
+		if d := exit.Sub(v.Time); d >= -exitAfter && d <= exitBefore {
 			near++ // a tied kill near an exit may explain it
 		}
 		s.Add(v)
@@ -79,9 +77,9 @@ func TestKillStoreBoundedExact(t *testing.T) {
 	s.Attribute(facts)
 
 	// Untied: exact total and groups (three kept apart, the rest in "other"), the earliest five listed.
-	groups, ex := s.untied.report()
-	if s.untied.total != untied {
-		t.Errorf("untied total %d, want %d", s.untied.total, untied)
+	total, groups, ex := s.Untied()
+	if total != untied {
+		t.Errorf("untied total %d, want %d", total, untied)
 	}
 	sum := 0
 	for i, g := range groups {
@@ -110,84 +108,58 @@ func TestKillStoreBoundedExact(t *testing.T) {
 	if len(by) != 2 || len(kept) > 2+3+lim.PerUnit || !kept[0].Time.Equal(t0) {
 		t.Fatalf("units %d, kept %d of a.service (first at %v)", len(by), len(kept), kept[0].Time)
 	}
-	if inv := InvocationsOf(kept); len(inv) != 3 {
-		t.Errorf("invocations %v, want all three", inv)
+	invs := map[string]bool{}
+	for _, v := range kept {
+		invs[invocationOf(v)] = true
 	}
-	res := &Result{}
-	for range kept {
-		res.Violations = append(res.Violations, Finding{})
+	if len(invs) != 3 {
+		t.Errorf("invocations %v, want all three", invs)
 	}
-	r := fold(res, kept, s.units[unit])
-	if r.Kills != 3000 || len(r.Calls) != 2 || len(res.Violations) != 2 {
-		t.Fatalf("kills %d, calls %+v, findings %d", r.Kills, r.Calls, len(res.Violations))
+	if s.Kills(unit) != 3000 {
+		t.Errorf("kills %d, want 3000", s.Kills(unit))
 	}
-	for _, c := range r.Calls {
-		first, last := t0, t0.Add(2998*50*time.Millisecond)
-		if c.Number == 167 {
-			first, last = t0.Add(50*time.Millisecond), t0.Add(2999*50*time.Millisecond)
+	calls := 0
+	for _, v := range kept {
+		n, first, last, ok := s.Call(unit, v)
+		if !ok {
+			t.Fatalf("no call of %+v", v)
 		}
-		if c.Count != 1500 || c.First != stamp(first) || c.Last != stamp(last) {
-			t.Errorf("call %+v: want 1500 from %s to %s", c, stamp(first), stamp(last))
+		wf, wl := t0, t0.Add(2998*50*time.Millisecond)
+		if v.Syscall == 167 {
+			wf, wl = t0.Add(50*time.Millisecond), t0.Add(2999*50*time.Millisecond)
 		}
+		if n != 1500 || !first.Equal(wf) || !last.Equal(wl) {
+			t.Errorf("call %d: %d from %v to %v, want 1500 from %v to %v", v.Syscall, n, first, last, wf, wl)
+		}
+		calls++
+	}
+	if calls == 0 {
+		t.Error("no kept kill of the unit")
 	}
 }
 
-// The store keeps a kill for attribution exactly where attribute.Attribute's main-exit rule can reach
-// it: the private copy of the reach (reachBefore, reachAfter) must not drift from attribute.go's.
-func TestKillStoreKeepsWhatAttributeTies(t *testing.T) {
+// The store keeps a kill for attribution exactly where Attribute's main-exit rule can reach
+// it: the private copy of the reach (exitBefore, exitAfter) must not drift from go's.
+func TestStoreKeepsWhatAttributeTies(t *testing.T) {
 	exit := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
-	facts := attribute.Facts{Runs: []attribute.Run{{Unit: "x.service", Invocation: "i", Exits: []time.Time{exit}}}}
-	for _, off := range []time.Duration{-reachBefore - time.Millisecond, -reachBefore, -time.Second, 0, reachAfter, reachAfter + time.Millisecond} {
+	facts := Facts{Runs: []Run{{Unit: "x.service", Invocation: "i", Exits: []time.Time{exit}}}}
+	for _, off := range []time.Duration{-exitBefore - time.Millisecond, -exitBefore, -time.Second, 0, exitAfter, exitAfter + time.Millisecond} {
 		v := evidence.Violation{Time: exit.Add(off), PID: 5, Exe: "/bin/x", Name: "ptrace", Syscall: 101, Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess}
 		vs := []evidence.Violation{v}
-		attribute.Attribute(vs, facts)
-		s := NewKillStore(facts, Limits{})
+		Attribute(vs, facts)
+		s := NewStore(facts, Limits{})
 		s.Add(v)
 		if tied, kept := vs[0].Unit != "", len(s.Pending()) == 1; tied != kept {
 			t.Errorf("kill at exit%+v: Attribute ties it %v, the store keeps it for attribution %v", off, tied, kept)
 		}
 	}
 	// A manager's main pid, outside any exit's reach.
-	run := attribute.Run{Unit: "m.service", Invocation: "j", MainPID: 42, Running: true}
+	run := Run{Unit: "m.service", Invocation: "j", MainPID: 42, Running: true}
 	v := evidence.Violation{Time: exit.Add(time.Hour), PID: 42, Name: "ptrace", Syscall: 101, Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess}
-	s := NewKillStore(attribute.Facts{Runs: []attribute.Run{run}}, Limits{PerPID: 1})
+	s := NewStore(Facts{Runs: []Run{run}}, Limits{PerPID: 1})
 	s.Add(v)
-	s.Attribute(attribute.Facts{Runs: []attribute.Run{run}})
+	s.Attribute(Facts{Runs: []Run{run}})
 	if by := s.Units(); len(by[UnitKey{Unit: "m.service"}]) != 1 || s.untied.total != 0 {
 		t.Errorf("the main pid's kill: units %v, untied %d", by, s.untied.total)
-	}
-}
-
-// BuildPostmortem from a store: the unit's report and the untied totals are exact, the list bounded.
-func TestBuildPostmortemFromStore(t *testing.T) {
-	t0 := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
-	s := NewKillStore(attribute.Facts{}, DefaultLimits)
-	for i := 0; i < 5000; i++ {
-		s.Add(evidence.Violation{Time: t0.Add(time.Duration(i) * time.Second), PID: 1000 + i, Exe: "/bin/stray", Name: "ptrace", Syscall: 101,
-			Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess})
-		s.Add(evidence.Violation{Time: t0.Add(time.Duration(i) * time.Second), PID: 90000 + i, Exe: "/bin/app", Name: "swapon", Syscall: 167,
-			Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess, Unit: "app.service", Machine: "m252",
-			How: evidence.Attribution{Method: evidence.ByCoredump, Invocation: "one"}})
-	}
-	s.Attribute(attribute.Facts{})
-	src := fleet{"m252": {"252.39", []fixes.Assignment{{Directive: "SystemCallFilter", Value: "@system-service"}}}}
-	v, _ := syscalls.ParseVersion("252")
-	pm, err := BuildPostmortem(PostmortemInput{Window: audit.Window{Since: t0}, Store: s, Table: syscalls.Select(v)}, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pm.Hosts) != 1 || len(pm.Hosts[0].Units) != 1 {
-		t.Fatalf("hosts %+v", pm.Hosts)
-	}
-	u := pm.Hosts[0].Units[0]
-	if u.Kills != 5000 || len(u.Calls) != 1 || u.Calls[0].Count != 5000 || len(u.Violations) != 1 || u.Fix == nil {
-		t.Errorf("unit: kills %d, calls %+v, findings %d, fix %v", u.Kills, u.Calls, len(u.Violations), u.Fix != nil)
-	}
-	if pm.UnattributedTotal != 5000 || len(pm.Unattributed) != DefaultLimits.Examples || len(pm.UnattributedGroups) != 1 ||
-		pm.UnattributedGroups[0].Count != 5000 || pm.UnattributedGroups[0].Syscall != "ptrace" || pm.UnattributedGroups[0].Arch != "x86_64" {
-		t.Errorf("untied: total %d, listed %d, groups %+v", pm.UnattributedTotal, len(pm.Unattributed), pm.UnattributedGroups)
-	}
-	if pm.Unattributed[0].Time != stamp(t0) {
-		t.Errorf("first listed %s, want the earliest", pm.Unattributed[0].Time)
 	}
 }
