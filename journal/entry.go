@@ -62,6 +62,10 @@ type Coredump struct {
 	Frames     []Frame // of the crashing thread
 	Arch       string  // "ELF object binary architecture: AMD x86-64"
 	Host       Host    // the host whose journal holds the entry
+	// Forwarded is COREDUMP_FORWARDED=1: a host's systemd-coredump (≥ 255) handed the core to this
+	// container's own systemd-coredump. PID, Exe, Cgroup and Unit are then the container's view, NSPids
+	// holds the container's pid alone, and the host's pid (the audit record's pid=) is nowhere in the entry.
+	Forwarded bool
 }
 
 // Host is the host whose journald wrote an entry: its trusted _HOSTNAME and _MACHINE_ID. In a journal of
@@ -118,6 +122,7 @@ func ParseCoredump(f Fields) (Coredump, error) {
 	c.Exe, c.Comm, c.Cmdline, c.Filename = f["COREDUMP_EXE"], f["COREDUMP_COMM"], f["COREDUMP_CMDLINE"], f["COREDUMP_FILENAME"]
 	c.BootID, c.Host = f["_BOOT_ID"], HostOf(f)
 	c.NSPids = parseNSpid(f["COREDUMP_PROC_STATUS"])
+	c.Forwarded = f["COREDUMP_FORWARDED"] == "1"
 	if env := f["COREDUMP_ENVIRON"]; len(env) <= maxField {
 		for _, kv := range strings.Split(env, "\n") {
 			if id, ok := strings.CutPrefix(kv, "INVOCATION_ID="); ok {

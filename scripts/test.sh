@@ -55,7 +55,7 @@ SYSDIAG_E2E_BUNDLE="$bundle" go test -count=1 ./...
 if [ "$(id -u)" = 0 ] && [ "$(cat /proc/1/comm)" != systemd ] && [ ! -d /run/systemd/system ] && [ "${SYSDIAG_SKIP_257:-}" != 1 ]; then
   echo "== e2e on systemd 257 (a Debian 13 root)"
   trixie=$(mktemp -d /var/tmp/sysdiag-trixie.XXXXXX); cleanup+=("$trixie")
-  mmdebstrap --quiet --variant=minbase --include=systemd,dbus trixie "$trixie/root" 2>&1 | tail -3
+  mmdebstrap --quiet --variant=minbase --include=systemd,systemd-coredump,dbus trixie "$trixie/root" 2>&1 | tail -3
   chroot "$trixie/root" systemd-machine-id-setup >/dev/null
   # Debian 13 leaves journald's audit socket off: records then reach the journal only as kernel-log lines,
   # which the kernel rate-limits (10 per 5 s): the scenarios' kills in one second lose records. Turn it on.
@@ -64,6 +64,9 @@ if [ "$(id -u)" = 0 ] && [ "$(cat /proc/1/comm)" != systemd ] && [ ! -d /run/sys
     grep -E '^(e2e:|--- |ok|FAIL|PASS)|_test.go:'
   echo "== postmortem over a fleet: both beds' journals in one journal-remote directory (252 and 257)"
   SYSDIAG_E2E_FLEET="$bundle" go test -count=1 -v -run TestFleet ./internal/e2e/fleet | grep -E '^(--- |ok|FAIL|PASS)|_test.go:'
+  echo "== e2e on systemd 257 as a system container: the root's own systemd-coredump forwards the host's cores into it"
+  SYSDIAG_E2E_ROOT="$trixie/root" SYSDIAG_TESTBED_CONTAINER=1 go test -count=1 -v -run 'TestContainer' ./internal/e2e |
+    grep -E '^(e2e:|--- |ok|FAIL|PASS)|_test.go:'
 else
   echo "== e2e on systemd 257: not run (needs root on a host not booted with systemd, like the rest of the e2e)"
 fi

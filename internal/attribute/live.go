@@ -246,6 +246,27 @@ func (l *Late) Coredump(c journal.Coredump) {
 		l.cores = append(l.cores[:0], l.cores[1:]...)
 	}
 	l.cores = append(l.cores, lateCore{c, now})
+	if evidence.ContainerPID(c) {
+		kills := make([]evidence.Violation, len(l.pending))
+		for i, k := range l.pending {
+			kills[i] = k.v
+		}
+		pairs := forwardedPairs(kills, l.cores)
+		rest := l.pending[:0]
+		for i, k := range l.pending {
+			if fc, ok := pairs[i]; ok {
+				evidence.TieByExe(&k.v, &fc)
+				l.remember(k.v, now)
+				tied = append(tied, k.v)
+				continue
+			}
+			rest = append(rest, k)
+		}
+		for i := len(rest); i < len(l.pending); i++ {
+			l.pending[i] = lateKill{}
+		}
+		l.pending = rest
+	}
 	for i := 0; i < len(l.pending); i++ {
 		v := l.pending[i].v
 		if !coreFits(v, c) {
@@ -359,6 +380,7 @@ func (l *Late) settle(due []evidence.Violation, now time.Time, why func(evidence
 	for _, k := range l.kills {
 		vs = append(vs, k.v)
 	}
+	waiting := len(vs)
 	for _, k := range l.pending {
 		vs = append(vs, k.v)
 	}
@@ -368,6 +390,13 @@ func (l *Late) settle(due []evidence.Violation, now time.Time, why func(evidence
 	for i := range due {
 		if c, ok := coreFor(due[i], cores); ok {
 			tieCoredump(&due[i], c)
+		}
+	}
+	// A container's forwarded entries, by executable and second, unique among the due and waiting kills.
+	pairs := forwardedPairs(append(append([]evidence.Violation{}, due...), vs[waiting:]...), cores)
+	for i := range due {
+		if fc, ok := pairs[i]; ok && due[i].Unit == "" {
+			evidence.TieByExe(&due[i], &fc)
 		}
 	}
 	vs = append(vs, due...)
@@ -463,10 +492,34 @@ func coreFor(v evidence.Violation, cores []lateCore) (journal.Coredump, bool) {
 	return journal.Coredump{}, false
 }
 
+// forwardedPairs pairs kills with the coredump entries among cores that a container's systemd-coredump
+// received forwarded from the host (they name the container's pid, never the record's) by executable
+// and second, where the pairing is unique both ways (evidence.PairByExe): kill index → its entry.
+func forwardedPairs(kills []evidence.Violation, cores []lateCore) map[int]journal.Coredump {
+	var fw []journal.Coredump
+	for _, c := range cores {
+		if evidence.ContainerPID(c.c) {
+			fw = append(fw, c.c)
+		}
+	}
+	if len(fw) == 0 || len(kills) == 0 {
+		return nil
+	}
+	pairs, _ := evidence.PairByExe(kills, fw)
+	out := make(map[int]journal.Coredump, len(pairs))
+	for i, j := range pairs {
+		out[i] = fw[j]
+	}
+	return out
+}
+
 // coreFits: the coredump is of v's process — its pid as the audit record names it (the NSpid pair's
 // host pid for a container's process), its host, within the coredump's one-second resolution (the rule
 // evidence.Merger joins them by).
 func coreFits(v evidence.Violation, c journal.Coredump) bool {
+	if evidence.ContainerPID(c) {
+		return false // a container's entry names its own pid: a record with that number is another process
+	}
 	pid := c.PID
 	if hp, ok := c.HostPID(); ok {
 		pid = hp

@@ -388,3 +388,35 @@ func TestLateTiedByMainPID(t *testing.T) {
 		t.Errorf("asked %v", asked)
 	}
 }
+
+// A container's systemd-coredump receives the host's core forwarded (systemd ≥ 255): its entry names the
+// container's pid only (COREDUMP_FORWARDED=1, NSpid one value). Watch ties the kill by executable and
+// second, as the merger does — and not when two kills of one program in that second fit one entry.
+func TestLateForwardedCoredump(t *testing.T) {
+	l, clk, out := newTestLate(LateConfig{})
+	a := liveKill(40177, "/usr/bin/a", 0.1)
+	b1, b2 := liveKill(40200, "/usr/bin/b", 0.2), liveKill(40201, "/usr/bin/b", 0.3)
+	for _, v := range []*evidence.Violation{&a, &b1, &b2} {
+		TieCgroup(v, cgroup.Unit{}, "the record is another host's")
+		if !l.Hold(v) {
+			t.Fatal("an untied kill must wait")
+		}
+	}
+	clk.set(0.8)
+	// Pid 212 is the container's: a record of pid 212 would be another process.
+	l.Coredump(journal.Coredump{PID: 212, NSPids: []int{212}, Forwarded: true, Exe: "/usr/bin/a", Signal: journal.SIGSYS, Unit: "a.service", Time: liveT0})
+	l.Coredump(journal.Coredump{PID: 213, NSPids: []int{213}, Forwarded: true, Exe: "/usr/bin/b", Signal: journal.SIGSYS, Unit: "b.service", Time: liveT0})
+	if len(*out) != 1 || (*out)[0].PID != 40177 || (*out)[0].Unit != "a.service" || (*out)[0].How.Method != evidence.ByForwarded {
+		t.Fatalf("want a's kill tied by the forwarded entry, got %+v", *out)
+	}
+	clk.set(3.5)
+	l.Tick()
+	for _, v := range (*out)[1:] {
+		if v.Unit != "" {
+			t.Errorf("two kills of /usr/bin/b in one second and one entry: %d tied to %q (%+v)", v.PID, v.Unit, v.How)
+		}
+	}
+	if len(*out) != 3 {
+		t.Errorf("want all three out, got %d", len(*out))
+	}
+}

@@ -183,6 +183,9 @@ type Merger struct {
 	// hosts in all (nKillsOut), maxHosts under one key.
 	killsOut  map[recordKey][]hostID
 	nKillsOut int
+	// seconds index the coredumps that name no host pid (a container's forwarded entries: loose) by
+	// their second, with the kills that may be theirs (forwarded.go); nil when there are none.
+	seconds map[int64]*second
 }
 
 const maxKillsOut = 1 << 16
@@ -204,6 +207,7 @@ func NewMerger(cores []journal.Coredump, coreInfo CoreInfo, emit func(Violation)
 	}
 	sort.SliceStable(m.cores, func(i, j int) bool { return m.cores[i].Time.Before(m.cores[j].Time) })
 	m.used = make([]bool, len(m.cores))
+	m.indexLoose()
 	return m
 }
 
@@ -250,6 +254,7 @@ func (m *Merger) Add(r audit.Record) error {
 		c := callOf(v)
 		m.calls[c] = m.calls[c].insert(h)
 	}
+	m.noteKill(v, host)
 	heap.Push(&m.pending, h)
 	if v.Time.After(m.newest) {
 		m.newest = v.Time
@@ -281,6 +286,9 @@ func (m *Merger) release(before time.Time) error {
 	all := before.IsZero()
 	until := instantOf(before)
 	for len(m.pending) > 0 && (all || m.pending[0].at.before(until)) {
+		if !all && m.holdFor(m.pending[0].h.v, until) {
+			break // a loose coredump of its program waits for every record of its second
+		}
 		h := heap.Pop(&m.pending).(*held)
 		v := h.v
 		m.forget(h)
@@ -341,7 +349,8 @@ func (m *Merger) forget(h *held) {
 	}
 }
 
-// attach gives a kill the coredump of its process: same pid, within the coredump's 1-s resolution.
+// attach gives a kill the coredump of its process: same pid, within the coredump's 1-s resolution; else
+// a coredump that names no host pid, by executable and second when that pairing is unique (attachLoose).
 func (m *Merger) attach(v *Violation) {
 	if !v.Action.IsKill() {
 		return
@@ -349,17 +358,18 @@ func (m *Merger) attach(v *Violation) {
 	for i := m.nextCore; i < len(m.cores); i++ {
 		c := m.cores[i]
 		if v.Time.Sub(c.Time) < -time.Second {
-			return // this coredump and all later ones are out of reach
+			break // this coredump and all later ones are out of reach
 		}
-		if m.used[i] || auditPID(c) != v.PID || !c.Host.Compatible(v.Host()) {
+		if m.used[i] || !pidJoinable(&c) || auditPID(c) != v.PID || !c.Host.Compatible(v.Host()) {
 			continue
 		}
 		if d := v.Time.Sub(c.Time); d >= -time.Second && d < 3*time.Second {
-			m.used[i] = true
+			m.consume(i)
 			m.joinCore(v, &m.cores[i])
 			return
 		}
 	}
+	m.attachLoose(v)
 }
 
 // auditPID is the pid a kill record of the coredump's process carries. The kernel writes the audit
@@ -402,7 +412,7 @@ func (m *Merger) coresBefore(t time.Time) error {
 		if m.used[i] {
 			continue
 		}
-		m.used[i] = true
+		m.consume(i)
 		c := &m.cores[i]
 		v := &Violation{Time: c.Time, CoarseTime: true, PID: c.PID, UID: uint32(c.UID), Comm: c.Comm, Exe: c.Exe,
 			Syscall: -1, Action: audit.ActionKillProcess, Sig: c.Signal}

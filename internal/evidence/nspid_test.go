@@ -72,9 +72,10 @@ func TestMergeContainerCoredumpByNSpidPair(t *testing.T) {
 }
 
 // What does not join: a record of another host pid; a record with the container's pid number (the
-// record's pid is the host's: that is another host process); a status text read in the container's own
-// procfs (no host pid in it: systemd's own forwarding, see containerCore); a record out of the coredump's
-// reach. Each leaves the kill untied and the coredump a violation of its own.
+// record's pid is the host's: that is another host process); an NSpid: of another process; a record out
+// of the coredump's reach. Each leaves the kill untied and the coredump a violation of its own. (A status
+// text read in the container's own procfs — systemd's own forwarding — has no host pid in it: that entry
+// joins by executable and second, forwarded_test.go.)
 func TestMergeContainerCoredumpNotPaired(t *testing.T) {
 	at := time.Date(2026, 12, 7, 10, 0, 0, 600e6, time.UTC)
 	for _, c := range []struct {
@@ -85,7 +86,6 @@ func TestMergeContainerCoredumpNotPaired(t *testing.T) {
 	}{
 		{"another host pid", 40178, "40177\t212", 0},
 		{"the container's pid number", 212, "40177\t212", 0},
-		{"NSpid from the container's procfs", 40177, "212", 0},
 		{"NSpid of another process", 40177, "40177\t213", 0},
 		{"out of reach", 40177, "40177\t212", 5 * time.Second},
 	} {

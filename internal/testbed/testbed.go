@@ -53,6 +53,8 @@ type Bed struct {
 	// are under it on the host: Path maps them.
 	Root  string
 	binds []string
+	// container is how a container bed (Options.Container) was wired; nil for another bed.
+	container *ContainerInfo
 }
 
 // Path is where a path of the bed's view is on the host.
@@ -97,6 +99,10 @@ type Options struct {
 	Binds []string
 	// LockWait is how long to wait for another bed on this host to finish (0: fail at once with ErrBusy).
 	LockWait time.Duration
+	// Container boots Root's systemd as a system container whose cores the root's own systemd-coredump
+	// (≥ 255) forwards into it (container.go); needs Root. $SYSDIAG_TESTBED_CONTAINER=1 sets it for a
+	// Root bed too. Start fails with ErrNoContainer, saying why, where the machine or root cannot.
+	Container bool
 }
 
 // Start boots the host's systemd. dir holds its state (created if missing).
@@ -129,6 +135,14 @@ func StartWith(dir string, o Options) (*Bed, error) {
 	if _, err := cgroup2Mount(); err != nil {
 		return nil, err
 	}
+	var ci *ContainerInfo
+	if o.Container || o.Root != "" && os.Getenv(ContainerEnv) == "1" {
+		info, err := probeContainer(os.DirFS(root), o.Root, dir, unameRelease())
+		if err != nil {
+			return nil, err
+		}
+		ci = &info
+	}
 	lock, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("testbed: %w", err)
@@ -137,10 +151,19 @@ func StartWith(dir string, o Options) (*Bed, error) {
 		lock.Close()
 		return nil, ErrBusy
 	}
-	b := &Bed{Dir: dir, lock: lock, Root: o.Root, binds: o.Binds}
+	b := &Bed{Dir: dir, lock: lock, Root: o.Root, binds: o.Binds, container: ci}
 	_, err = os.Lstat("/dev/log")
 	b.devLog = err == nil
-	if o.Root == "" {
+	if ci != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			lock.Close()
+			return nil, err
+		}
+		if err = b.wireContainer(ci); err != nil {
+			b.Stop()
+			return nil, err
+		}
+	} else if o.Root == "" {
 		b.corePattern, err = ensureCorePattern()
 		if err == nil {
 			// systemd-coredump reads the crashed process's /proc entries: the kernel must wait for it.
@@ -200,6 +223,12 @@ func StartWith(dir string, o Options) (*Bed, error) {
 		b.Stop()
 		return nil, fmt.Errorf("testbed: boot ended %q: %s", s, failed)
 	}
+	if ci != nil {
+		if err := b.ContainerReady(); err != nil {
+			b.Stop()
+			return nil, fmt.Errorf("%w: %v", ErrNoContainer, err)
+		}
+	}
 	if o.Root != "" {
 		return b, nil
 	}
@@ -229,6 +258,13 @@ func (b *Bed) writeFiles() error {
 		return err
 	}
 	console := filepath.Join(b.Dir, "console.log")
+	cgroupDir := Slice
+	if b.container != nil {
+		// PID 1 one level below the unit's cgroup, as nspawn's payload: systemd-coredump reads the xattrs
+		// on the unit above the leader's cgroup's parent, and the bed's systemd, whose root cgroup this is,
+		// strips Delegate=/CoredumpReceive= xattrs from its own root (-.slice) when it realizes it.
+		cgroupDir = ContainerScope + "/payload"
+	}
 	// With a Root: the root becomes a mount point, gets /dev, the binds, and then the mounts below, and
 	// is pivot_root'ed into; R is "" for the host's own root.
 	r, pre, pivot := "", "", ""
@@ -256,7 +292,7 @@ cp -a %[2]s/. $R/run/
 %[7]sexec env -i container=sysdiag-testbed PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   setpriv --bounding-set -sys_module,-sys_time \
   /lib/systemd/systemd --unit=%[4]s --show-status=0
-`, Slice, seed, console, target, r, pre, pivot)
+`, cgroupDir, seed, console, target, r, pre, pivot)
 	return os.WriteFile(filepath.Join(b.Dir, "nsinit.sh"), []byte(script), 0o755)
 }
 
@@ -302,6 +338,7 @@ func (b *Bed) Stop() error {
 	if l, _ := os.Readlink("/dev/initctl"); l == "/run/initctl" {
 		_ = os.Remove("/dev/initctl")
 	}
+	b.unwireContainer()
 	if cg, err := cgroup2Mount(); err == nil {
 		removeCgroupTree(filepath.Join(cg, Slice))
 	}
