@@ -5,30 +5,20 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/check"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
+	"github.com/sysdiag/sysdiag/internal/render"
 	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 type checkOptions struct {
-	unit           string
-	root           string
-	user           bool
-	systemdVersion string
-	json           bool
-	write          bool
-	exec           string
-	filters        []string
-	cache          bool
-	possible       bool
-	programsRoot   string
+	unit, root, systemdVersion, exec, programsRoot string
+	user, json, write, cache, possible             bool
+	filters                                        []string
 }
 
 // exitPredicted is check's status when it predicts calls the filter blocks (like postmortem's 4).
@@ -98,25 +88,6 @@ was analysed. 1 when the unit has no Exec*= program; 2/3 as for every command.`,
 	return c
 }
 
-// checkAnswer is check's answer (--json).
-type checkAnswer struct {
-	Unit       string             `json:"unit"`
-	Prediction bool               `json:"prediction"`
-	Systemd    string             `json:"systemd_version"`
-	Table      string             `json:"table"`
-	TableNote  string             `json:"table_note"`
-	Filter     string             `json:"filter_mode"`
-	Programs   []*check.Program   `json:"programs"`
-	Blocked    []check.Blocked    `json:"blocked"`
-	Findings   []diagnose.Finding `json:"findings"`
-	Fix        *diagnose.Fix      `json:"fix,omitempty"`
-	Notes      []string           `json:"notes"`
-	// Incomplete: something could not be analysed (NotAnalysed says what and why); the prediction
-	// covers only the rest.
-	Incomplete  bool                `json:"incomplete"`
-	NotAnalysed []check.NotAnalysed `json:"not_analysed"`
-}
-
 func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 	// --root and --systemd-version as every command reads them: DIR or HOST=DIR, V or HOST=V (one host here).
 	dir, version, err := oneHost(opts.root, opts.systemdVersion)
@@ -131,268 +102,91 @@ func runCheck(stdout, stderr io.Writer, opts *checkOptions) error {
 		return failureErr(err, "")
 	}
 	defer fsys.Close()
-
-	var u *diagnose.Unit
-	var targets []check.Target
-	switch {
-	case opts.exec != "":
-		if len(opts.filters) == 0 {
-			return usageErr(fmt.Errorf("--exec needs at least one --filter"), "e.g. --filter @system-service --filter '~@network-io'")
-		}
-		u = &diagnose.Unit{Name: "(--exec " + opts.exec + ")"}
-		for i, f := range opts.filters {
-			u.Assigns = append(u.Assigns, fixes.Assignment{Directive: "SystemCallFilter", Value: f, File: "--filter", Line: i + 1})
-		}
-		p := opts.exec
-		if !filepath.IsAbs(p) {
-			if abs, err := filepath.Abs(p); err == nil && dir == "" {
-				p = abs
-			}
-		}
-		targets = check.Targets(fsys, []unitfile.Command{{Directive: "--exec", Path: p, Args: []string{p}, File: "command line"}}, "")
-	default:
-		name, err := unitName(opts.unit)
-		if err != nil {
-			return err
-		}
-		var l unit.Loader = unit.Manager{}
-		if dir != "" {
-			l = unit.Tree{Dir: dir}
-		}
-		if u, err = l.Load(name, opts.user); err != nil {
-			return cliErr(err)
-		}
-		cmds, skipped, err := unitfile.CommandsChecked(fsys, u.Files)
-		if err != nil {
-			return failureErr(fmt.Errorf("reading the unit's commands: %w", err), "")
-		}
-		for _, s := range skipped {
-			fmt.Fprintf(stderr, "sysdiag: %s\n", s)
-		}
-		targets = check.Targets(fsys, cmds, name)
-		if len(targets) == 0 && len(skipped) > 0 {
-			return failureErr(fmt.Errorf("%s: no command could be read: %s", u.Name, strings.Join(skipped, "; ")), "systemd refuses such a line too: fix its quoting")
-		}
-	}
-	if len(targets) == 0 {
-		return notFoundErr(fmt.Errorf("%s runs no program sysdiag can find (no Exec*= line)", u.Name), "")
+	u, targets, err := checkTargets(stderr, fsys, dir, opts)
+	if err != nil {
+		return checkErr(err)
 	}
 	choice, err := tables.Choose(unit.Target{Flag: version, Unit: u, Root: dir, Here: dir == ""})
 	if err != nil {
 		return cliErr(err)
 	}
-	t, note := choice.Table, choice.Note
-	f := fixes.Build(t, u.Assigns, choice.Known)
-	if opts.exec != "" { // a misspelled --filter value is the user's mistake, not a line systemd would skip
-		for _, w := range f.Warnings {
-			if strings.HasPrefix(w, "--filter:") {
-				return usageErr(errors.New(w), "see 'sysdiag groups' for the groups of systemd v"+t.Label()+", 'sysdiag syscall NAME' for a call")
-			}
+	subject, err := check.NewSubject(u, choice.Table, choice.Note, choice.Known, opts.exec != "")
+	if err != nil {
+		return checkErr(err)
+	}
+	// The programs, each scanned with its libraries (each library once), under --programs-root if given.
+	sc := check.Scan{FS: fsys, Warn: func(err error) { fmt.Fprintf(stderr, "sysdiag: check: the cache was not written: %v\n", err) }}
+	if render.IsTerminal(stderr) {
+		sc.Progress = func(p string) {
+			fmt.Fprintf(stderr, "sysdiag: check: scanning %s and its libraries…\n", render.Clean(p))
 		}
 	}
-	ims := fixes.Implicits(t, u.Assigns)
-
-	// The programs, each scanned with its libraries (each library once).
-	pfs := fsys
 	if opts.programsRoot != "" {
-		r, err := unitfile.OpenRoot(opts.programsRoot)
+		pfs, err := unitfile.OpenRoot(opts.programsRoot)
 		if err != nil {
 			return failureErr(err, "")
 		}
-		defer r.Close()
-		pfs = r
-		targets = check.Targets(pfs, commandsOf(targets), "")
+		defer pfs.Close()
+		sc.FS, targets = pfs, check.Retarget(pfs, targets)
 	}
-	loader := check.NewLoader(pfs)
 	if opts.cache {
 		dir, err := check.DefaultCacheDir()
 		if err != nil {
 			return usageErr(err, "")
 		}
-		loader.Cache = &check.Cache{Dir: dir}
+		sc.Cache = &check.Cache{Dir: dir}
 	}
-	ans := &checkAnswer{Unit: u.Name, Prediction: true, Systemd: t.Requested.String(), Table: t.Label(), TableNote: note,
-		Filter: f.Mode.String(), Notes: []string{}, Findings: []diagnose.Finding{}}
-	tty := isTerminal(stderr)
-	for _, tg := range targets {
-		if tty {
-			fmt.Fprintf(stderr, "sysdiag: check: scanning %s and its libraries…\n", clean(tg.Path))
-		}
-		ans.Programs = append(ans.Programs, loader.AnalyzeTarget(tg))
+	ans, err := sc.Analyse(subject, targets)
+	if err != nil {
+		return checkErr(err)
 	}
-	ans.NotAnalysed = check.Incomplete(ans.Programs)
-	ans.Incomplete = len(ans.NotAnalysed) > 0
-	analysed := 0
-	for _, p := range ans.Programs {
-		if p.Error == "" && p.RunBy == "" {
-			analysed++
-		}
-	}
-	if analysed == 0 {
-		var errs []string
-		for _, p := range ans.Programs {
-			errs = append(errs, p.Path+": "+p.Error)
-		}
-		// Nothing analysed is the most incomplete answer there is: 6, never a "nothing found" a gate could
-		// mistake for a result.
-		return &cliError{exitIncomplete, fmt.Errorf("none of %s's programs could be analysed: %s", u.Name, strings.Join(errs, "; ")),
-			"a tree of unit files only? --programs-root / reads the programs and libraries of this machine"}
-	}
-	if err := loader.Save(); err != nil {
-		fmt.Fprintf(stderr, "sysdiag: check: the cache was not written: %v\n", err)
-	}
-	host := syscalls.HostArch()
-	ans.Blocked = check.Predict(f, ims, ans.Programs, host)
-	if ans.Blocked == nil {
-		ans.Blocked = []check.Blocked{}
-	}
-	vs := check.Violations(ans.Blocked, !opts.possible)
-	if len(vs) > 0 {
-		res := diagnose.Diagnose(u, f, t, note, &diagnose.Evidence{Violations: vs, Host: host})
-		ans.Findings, ans.Fix = res.Violations, res.Fix
-		ans.Notes = append(ans.Notes, res.Notes...)
-	}
-	if f.Mode == fixes.ModeNone && len(ims) == 0 {
-		ans.Notes = append(ans.Notes, "the unit has no SystemCallFilter= and no directive with a filter of its own: nothing is blocked")
-	}
+	ans.Predict(syscalls.HostArch(), opts.possible)
 	if opts.write && ans.Fix != nil && u.Files != nil {
 		if err := writeFix(dir, ans.Fix); err != nil {
 			return err
 		}
 	}
 	if opts.json {
-		if err := writeJSON(stdout, ans); err != nil {
-			return err
+		err = render.JSON(stdout, ans)
+	} else {
+		err = render.Check(stdout, ans)
+	}
+	if err == nil {
+		err = ans.Status(dir != "" && opts.programsRoot == "")
+	}
+	return checkErr(err)
+}
+
+// checkTargets is the unit check is about and the programs it runs: --exec's, or the unit's Exec*= lines.
+func checkTargets(stderr io.Writer, fsys *unitfile.Root, dir string, opts *checkOptions) (*diagnose.Unit, []check.Target, error) {
+	if p := opts.exec; p != "" {
+		if abs, err := filepath.Abs(p); err == nil && dir == "" && !filepath.IsAbs(p) {
+			p = abs
 		}
-	} else if err := printCheck(stdout, ans); err != nil {
+		return check.ExecUnit(fsys, p, opts.filters)
+	}
+	name, err := unitName(opts.unit)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := loadUnit(dir, name, opts.user)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, skipped, err := check.UnitTargets(fsys, u)
+	for _, s := range skipped {
+		fmt.Fprintf(stderr, "sysdiag: %s\n", s)
+	}
+	return u, ts, err
+}
+
+// checkErr gives check's errors, and its answers a pipeline stops on, their exit status.
+func checkErr(err error) error {
+	var ce *check.Error
+	if !errors.As(err, &ce) {
 		return err
 	}
-	// 4 wins over 6: a call predicted blocked is a finding whatever was left out; 6 says that nothing
-	// blocked was found in what was analysed, and that something was not.
-	incomplete := ""
-	if ans.Incomplete {
-		incomplete = fmt.Sprintf("; incomplete: %d file(s) could not be analysed", len(ans.NotAnalysed))
-	}
-	if len(ans.Blocked) > 0 {
-		return &cliError{exitPredicted, fmt.Errorf("%d call(s) of %s's programs would be blocked by its filter (a prediction%s)", len(ans.Blocked), u.Name, incomplete), ""}
-	}
-	if ans.Incomplete {
-		hint := ""
-		for _, n := range ans.NotAnalysed {
-			if strings.HasPrefix(n.Reason, "not found") && dir != "" && opts.programsRoot == "" {
-				hint = "the tree under --root lacks them: copy them in, or read this machine's programs and libraries with --programs-root /"
-			}
-		}
-		return &cliError{exitIncomplete, fmt.Errorf("the prediction for %s is incomplete: %d file(s) could not be analysed (listed above); it covers only what was", u.Name, len(ans.NotAnalysed)), hint}
-	}
-	return nil
-}
-
-func printCheck(w io.Writer, a *checkAnswer) error {
-	bw := &errWriter{w: w}
-	fmt.Fprintf(bw, "check of %s — a prediction from its programs' code; nothing was run (systemd %s, table %s; filter: %s)\n",
-		clean(a.Unit), clean(a.Systemd), clean(a.Table), a.Filter)
-	for _, p := range a.Programs {
-		kind := "dynamic"
-		switch {
-		case p.Error != "":
-			fmt.Fprintf(bw, "  %s: not analysed: %s\n", clean(p.Path), clean(p.Error))
-			continue
-		case p.RunBy != "":
-			fmt.Fprintf(bw, "  %s: a script, run by %s (below); its own commands are not followed\n", clean(p.Path), clean(p.RunBy))
-			continue
-		case p.Go:
-			kind = "Go"
-		case p.Static:
-			kind = "static"
-		}
-		left := ""
-		if len(p.NotAnalysed) > 0 {
-			left = fmt.Sprintf(" — incomplete: %d file(s) it loads not analysed", len(p.NotAnalysed))
-		}
-		fmt.Fprintf(bw, "  %s (%s, %d libraries, %.2f s): %d calls reachable%s\n", clean(p.Path), kind, len(p.Libs), p.Seconds, len(p.Reached), left)
-		for _, n := range p.Notes {
-			fmt.Fprintf(bw, "    note: %s\n", clean(n))
-		}
-	}
-	if a.Incomplete {
-		fmt.Fprintf(bw, "\nNot analysed — the prediction covers only the rest; their calls are not counted:\n")
-		for _, n := range a.NotAnalysed {
-			fmt.Fprintf(bw, "  %s (%s): %s", clean(n.Path), n.What, clean(n.Reason))
-			if len(a.Programs) > 1 && n.What != "program" {
-				fmt.Fprintf(bw, " [for %s]", clean(strings.Join(n.Programs, ", ")))
-			}
-			fmt.Fprintln(bw)
-		}
-	}
-	switch {
-	case len(a.Blocked) == 0 && a.Incomplete:
-		fmt.Fprintf(bw, "\nNo call found in what was analysed is blocked by the unit's filter; the prediction is incomplete.\n")
-	case len(a.Blocked) == 0:
-		fmt.Fprintf(bw, "\nNo call of these programs is blocked by the unit's filter.\n")
-	default:
-		fmt.Fprintf(bw, "\nWould be blocked:\n")
-		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  CALL\tCONFIDENCE\tREACHED VIA\tBLOCKED BY")
-		for _, b := range a.Blocked {
-			by := ""
-			for _, f := range a.Findings {
-				if f.Syscall == b.Syscall {
-					by = f.BlockedBy.Explain
-				}
-			}
-			if b.Implicit != "" {
-				by = fmt.Sprintf("%s= answers %s", b.Implicit, b.Errno)
-				if b.Condition != "" {
-					by += " (only for " + b.Condition + ")"
-				}
-			} else if by == "" {
-				by = "SystemCallFilter="
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", b.Syscall, b.Confidence, clean(viaText(b)), clean(by))
-		}
-		tw.Flush()
-		if a.Incomplete {
-			fmt.Fprintf(bw, "  (and maybe more: the prediction is incomplete)\n")
-		}
-	}
-	if a.Fix != nil {
-		written := map[bool]string{true: "written", false: "not written"}[a.Fix.Written]
-		renderFix(bw, fixOf("Predicted fix", a.Fix), qualified("", "; a prediction: "+written),
-			nextLine("better still, before relying on it: sysdiag trial "+clean(a.Unit)))
-	}
-	for _, n := range a.Notes {
-		fmt.Fprintf(bw, "note: %s\n", clean(n))
-	}
-	return bw.err
-}
-
-func viaText(b check.Blocked) string {
-	if len(b.Via) == 0 {
-		return "-"
-	}
-	v := b.Via[0]
-	s := "own code"
-	if v.Symbol != "" {
-		s = v.Symbol
-		if v.Lib != "" {
-			s += " (" + filepath.Base(v.Lib) + ")"
-		}
-	}
-	if len(b.Programs) > 0 {
-		s = filepath.Base(b.Programs[0]) + ": " + s
-	}
-	return s
-}
-
-// commandsOf turns targets back into commands, to resolve them again under another root.
-func commandsOf(ts []check.Target) []unitfile.Command {
-	var out []unitfile.Command
-	for _, t := range ts {
-		if t.Interp != "" {
-			continue // found again from its script
-		}
-		out = append(out, unitfile.Command{Directive: strings.Join(t.From, ", "), Path: t.Path, Args: []string{t.Path}})
-	}
-	return out
+	code := [...]int{check.StatusUsage: exitUsage, check.StatusNotFound: exitNotFound, check.StatusFailure: exitFailure,
+		check.StatusPredicted: exitPredicted, check.StatusIncomplete: exitIncomplete}
+	return &cliError{code[ce.Status], ce, ce.Hint}
 }

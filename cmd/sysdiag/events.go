@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/internal/attribute"
-	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/render"
+	"github.com/sysdiag/sysdiag/internal/sources"
 	"github.com/sysdiag/sysdiag/internal/timespec"
 	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/journal"
@@ -84,113 +81,13 @@ func parseWindow(since, until string, now time.Time) (audit.Window, error) {
 	return w, nil
 }
 
-// eventsWriter prints violations as they come.
-type eventsWriter interface {
-	write(evidence.Violation) error
-	close(reports []sourceReport) error
-}
-
-// eventsJSON writes {"systemd_version", "table", "violations": […], "sources": […]}, one violation at a time.
-type eventsJSON struct {
-	w *bufio.Writer
-	t syscalls.Table
-	n int
-}
-
-func newEventsJSON(w io.Writer, t syscalls.Table) *eventsJSON {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	head, _ := json.Marshal(map[string]string{"systemd_version": t.Requested.String(), "table": t.Label()})
-	bw.Write(head[:len(head)-1])
-	bw.WriteString(`,"violations":[`)
-	return &eventsJSON{w: bw, t: t}
-}
-
-func (e *eventsJSON) write(v evidence.Violation) error {
-	if e.n > 0 {
-		e.w.WriteByte(',')
-	}
-	e.n++
-	e.w.WriteString("\n  ")
-	b, err := json.Marshal(diagnose.ViolationOf(v, e.t))
-	if err != nil {
-		return err
-	}
-	_, err = e.w.Write(b)
-	return err
-}
-
-func (e *eventsJSON) close(reports []sourceReport) error {
-	e.w.WriteString("\n],\"sources\":")
-	b, err := json.Marshal(reports)
-	if err != nil {
-		return err
-	}
-	e.w.Write(b)
-	e.w.WriteString("}\n")
-	return e.w.Flush()
-}
-
-// eventsTable writes the human table; it aligns columns over blocks of rows, flushed as it goes.
-type eventsTable struct {
-	bw *bufio.Writer // the tabwriter writes each cell on its own: ~16 writes a row unbuffered
-	tw *tabwriter.Writer
-	t  syscalls.Table
-	n  int
-}
-
-func newEventsTable(w io.Writer, t syscalls.Table) *eventsTable {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	return &eventsTable{bw: bw, tw: tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0), t: t}
-}
-
-// flush hands what is aligned so far on (every 1000 rows, and at the end).
-func (e *eventsTable) flush() error {
-	if err := e.tw.Flush(); err != nil {
-		return err
-	}
-	return e.bw.Flush()
-}
-
-func (e *eventsTable) write(v evidence.Violation) error {
-	if e.n == 0 {
-		fmt.Fprintln(e.tw, "TIME\tUNIT\tPID\tEXE\tSYSCALL\tGROUP\tACTION\tSOURCES")
-	}
-	e.n++
-	unit := v.Unit
-	if unit == "" {
-		unit = "-"
-	} else if v.UserUnit {
-		unit += " (user)"
-	}
-	sc := diagnose.UnknownCall // known only from a coredump: no record names the call
-	if v.Known() {
-		name := v.Name
-		if name == "" {
-			name = "unknown"
-		}
-		sc = fmt.Sprintf("%s (%s %d)", name, v.Arch, v.Syscall)
-	}
-	group := "-"
-	if gs := diagnose.GroupNames(v, e.t); len(gs) > 0 {
-		group = gs[0]
-	}
-	fmt.Fprintf(e.tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Time.Local().Format("2006-01-02 15:04:05.000"),
-		clean(unit), v.PID, clean(v.Exe), sc, group, v.Action, strings.Join(v.Sources, ","))
-	if e.n%1000 == 0 {
-		return e.flush()
-	}
-	return nil
-}
-
-func (e *eventsTable) close([]sourceReport) error { return e.flush() }
-
 func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) error {
 	w, err := parseWindow(opts.since, opts.until, now)
 	if err != nil {
 		return err
 	}
-	if err := checkUnitPattern(opts.unit); err != nil {
-		return err
+	if _, err := path.Match(opts.unit, ""); err != nil { // malformed ("["): it could match nothing
+		return usageErr(fmt.Errorf("--unit %q: %w", opts.unit, err), "--unit takes a unit name or a shell glob such as 'nginx*'")
 	}
 	if opts.syscall != "" && !syscalls.IsSyscall(opts.syscall) {
 		return usageErr(fmt.Errorf("--syscall: unknown syscall %q", opts.syscall), "")
@@ -202,35 +99,26 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 	f := evidence.Filter{Unit: opts.unit, PID: opts.pid, Exe: opts.exe, Syscall: opts.syscall, Window: w}
 	// Violations stream from the merge to the output: a flood of records is never held. Only a kill that
 	// a unit's SIGSYS exit may claim waits, for the kills near it (attribute.Stream).
-	n := 0
-	var out eventsWriter
-	if opts.json {
-		out = newEventsJSON(stdout, t)
-	} else {
-		out = newEventsTable(stdout, t)
-	}
+	n, out := 0, render.NewEvents(stdout, t, opts.json)
 	emit := func(v evidence.Violation) error {
 		if !f.Match(v) {
 			return nil
 		}
 		n++
-		return out.write(v)
+		return out.Write(v)
 	}
 	sf := &opts.sources
 	var jr journal.Querier
 	var stream *attribute.Stream
-	if sf.WantsJournal() {
-		// No readable journal: no exits and no process entries to tie kills by; the sources say why.
-		if r, _, err := sf.OpenJournal(); err == nil {
-			defer r.Close()
-			jr = r
-			units := &unit.Fleet{Here: unit.ThisHost(), Tables: tables}
-			stream, err = attribute.NewStream(r, w, units.Programs, sf.LocalJournal() && !initialPIDNamespace(), attribute.DefaultStreamLimits, emit)
-			if err != nil {
-				return failureErr(err, "")
-			}
-			emit = stream.Add
+	// No readable journal: no exits and no process entries to tie kills by; the sources say why.
+	if r, err := openJournal(sf); err == nil && r != nil {
+		defer r.Close()
+		jr = r
+		units := &unit.Fleet{Here: unit.ThisHost(), Tables: tables}
+		if stream, err = attribute.NewStream(r, w, units.Programs, sf.LocalJournal() && !initialPIDNamespace(), attribute.DefaultStreamLimits, emit); err != nil {
+			return failureErr(err, "")
 		}
+		emit = stream.Add
 	}
 	reports, err := collect(sf, w, jr, nil, emit)
 	if err == nil && stream != nil {
@@ -239,46 +127,16 @@ func runEvents(stdout, stderr io.Writer, opts *eventsOptions, now time.Time) err
 	if err != nil {
 		return err
 	}
-	read := warnSources(stderr, reports, n)
-	// The document is closed whatever happened to the sources: what was printed stays valid JSON, and
-	// its "sources" say which were read only in part.
-	if err := out.close(reports); err != nil {
+	partial := warnSources(stderr, reports, n)
+	if err := out.Close(reports); err != nil { // whatever happened to the sources: the JSON stays valid
 		return err
 	}
-	if !read.any {
+	read := sources.ReadOf(reports)
+	if !read.Any {
 		return failureErr(fmt.Errorf("no source could be read"), "run as root, or name copied logs with --audit-log, --journal-dir or --kmsg")
 	}
-	if err := partialErr(read); err != nil {
-		return err
+	if partial != nil || n > 0 {
+		return partial
 	}
-	if n == 0 {
-		var read []string
-		for _, r := range reports {
-			if r.Error == "" {
-				read = append(read, r.Path)
-			}
-		}
-		return notFoundErr(fmt.Errorf("no seccomp violations found"), "searched "+strings.Join(slices.Compact(slices.Sorted(slices.Values(read))), ", ")+windowText(w))
-	}
-	return nil
-}
-
-func windowText(w audit.Window) string {
-	var s string
-	if !w.Since.IsZero() {
-		s += " since " + w.Since.Format("2006-01-02 15:04:05")
-	}
-	if !w.Until.IsZero() {
-		s += " until " + w.Until.Format("2006-01-02 15:04:05")
-	}
-	return s
-}
-
-// checkUnitPattern refuses a --unit glob that can match nothing because it is malformed ("["): a usage
-// error, not "nothing found".
-func checkUnitPattern(p string) error {
-	if _, err := path.Match(p, ""); err != nil {
-		return usageErr(fmt.Errorf("--unit %q: %w", p, err), "--unit takes a unit name or a shell glob such as 'nginx*'")
-	}
-	return nil
+	return notFoundErr(fmt.Errorf("no seccomp violations found"), "searched "+strings.Join(read.Paths, ", ")+render.WindowText(w))
 }

@@ -4,7 +4,6 @@ import (
 	"os"
 
 	"github.com/sysdiag/sysdiag/internal/unit"
-	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/syscalls"
 )
 
@@ -16,19 +15,6 @@ var tables = unit.NewChooser(unit.ThisMachine())
 func systemdTable(flag string) (syscalls.Table, string, error) {
 	c, err := tables.Choose(unit.Target{Flag: flag})
 	return c.Table, c.Note, cliErr(err)
-}
-
-// localSystemdVersion is the installed systemd's version (`systemctl --version`).
-func localSystemdVersion() (syscalls.Version, bool) { return tables.LocalVersion() }
-
-// rootSystemdVersion reads the systemd version a copied tree names (unit.TreeVersion).
-func rootSystemdVersion(root string) (syscalls.Version, string, bool) {
-	fsys, err := unitfile.OpenRoot(root)
-	if err != nil {
-		return syscalls.Version{}, "", false
-	}
-	defer fsys.Close()
-	return unit.TreeVersion(fsys)
 }
 
 // initialPIDNamespace reports whether sysdiag runs in the kernel's initial PID namespace, whose pids the

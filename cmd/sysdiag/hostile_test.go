@@ -2,21 +2,14 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	"github.com/sysdiag/sysdiag/audit"
-	"github.com/sysdiag/sysdiag/internal/evidence"
-	"github.com/sysdiag/sysdiag/syscalls"
 )
 
 // The hostile suite (testdata/script/hostile_*.txtar) feeds sysdiag the inputs of ../shared/REVIEW.md §2,
@@ -137,42 +130,5 @@ func exitsCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if code != want {
 		ts.Fatalf("exit status %d, want %d", code, want)
-	}
-}
-
-// §2.13: a source that fails after giving records (a log truncated while it was read) — the JSON
-// document is closed and valid, its sources say "partial", and the exit is 3, not "no source could be
-// read" after 424 k printed records.
-func TestPartialSourceKeepsJSONValid(t *testing.T) {
-	var out, errw bytes.Buffer
-	e := newEventsJSON(&out, syscalls.Latest())
-	if err := e.write(evidence.Violation{Time: time.Unix(t0, 0), PID: 1, Syscall: 93, Name: "fchown", Arch: syscalls.ArchX86_64, Action: audit.ActionKillProcess}); err != nil {
-		t.Fatal(err)
-	}
-	reps := []sourceReport{{Name: "audit.log", Path: "/var/log/audit/audit.log", Records: 424000, Error: "the file shrank while it was read", Partial: true}}
-	read := warnSources(&errw, reps, 1)
-	if err := e.close(reps); err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Violations []json.RawMessage `json:"violations"`
-		Sources    []struct {
-			Partial bool `json:"partial"`
-		} `json:"sources"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
-		t.Fatalf("not a JSON document: %v\n%s", err, out.Bytes())
-	}
-	if len(doc.Violations) != 1 || len(doc.Sources) != 1 || !doc.Sources[0].Partial {
-		t.Errorf("document: %s", out.Bytes())
-	}
-	if !read.any {
-		t.Error("a partial source counts as read")
-	}
-	if code := report(io.Discard, partialErr(read)); code != exitFailure {
-		t.Errorf("exit %d, want %d", code, exitFailure)
-	}
-	if !strings.Contains(errw.String(), "read only in part (424000 records") {
-		t.Errorf("stderr: %s", errw.String())
 	}
 }

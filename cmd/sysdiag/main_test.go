@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/sysdiag/sysdiag/internal/dist"
+	"github.com/sysdiag/sysdiag/internal/render"
 	"io"
 	"os"
 	"os/exec"
@@ -71,7 +73,7 @@ func TestGroupsMatchLocalSystemdAnalyze(t *testing.T) {
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("no systemd-analyze on this machine: nothing to compare with")
 	}
-	v, ok := localSystemdVersion()
+	v, ok := tables.LocalVersion()
 	if !ok {
 		t.Fatal("systemd-analyze is installed but `systemctl --version` gave no version")
 	}
@@ -91,7 +93,7 @@ func TestGroupsMatchLocalSystemdAnalyze(t *testing.T) {
 	}
 	local := splitGroups(string(out))
 	var buf bytes.Buffer
-	if err := writeSyscallFilter(&buf, tab.Groups()); err != nil {
+	if err := render.SyscallFilter(&buf, tab.Groups()); err != nil {
 		t.Fatal(err)
 	}
 	ours := splitGroups(buf.String())
@@ -135,7 +137,7 @@ func TestManPagesCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	date, err := manDate(changelog)
+	date, err := dist.ManDate(changelog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func TestManPagesCurrent(t *testing.T) {
 			os.Remove(p)
 		}
 	}
-	if err := genMan(newRootCmd(io.Discard, io.Discard), dir, date); err != nil {
+	if err := dist.Man(newRootCmd(io.Discard, io.Discard), dir, date, exitCodesHelp); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := filepath.Glob(filepath.Join(dir, "*.8"))

@@ -1,92 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"time"
-
 	"github.com/spf13/cobra"
-	"github.com/spf13/cobra/doc"
+	"github.com/sysdiag/sysdiag/internal/dist"
 )
 
-// The man pages are generated from the command tree (github.com/spf13/cobra/doc), one per command, with
-// an EXIT STATUS and a FILES section added; man/ holds them checked in, and TestManPagesCurrent fails
-// when they are not what the commands say (scripts/package.sh puts them in the .deb).
-
-// manFiles are the files a command reads or writes, for its FILES section.
-var manFiles = map[string][]string{
-	"why": {"/etc/systemd/system/UNIT.d/zz-sysdiag.conf, ~/.config/systemd/user/UNIT.d/zz-sysdiag.conf: the drop-in --write writes (it never replaces a file it did not write)",
-		"/var/log/audit/audit.log: read when auditd runs"},
-	"trial": {"/run/systemd/system/UNIT.d/zz-sysdiag-trial.conf, $XDG_RUNTIME_DIR/systemd/user/UNIT.d/zz-sysdiag-trial.conf: the trial's runtime drop-in, removed when it ends (trial --abort after a crash)",
-		"/run/systemd/system.conf.d/zz-sysdiag-trial-UNIT.conf: the manager's log flag for the trial (SYSTEMD_LOG_SECCOMP=1), turned off and removed when it ends",
-		"/etc/systemd/system/UNIT.d/zz-sysdiag.conf, zz-sysdiag-tighten.conf: what --write and --write-tighten write"},
-	"check":      {"$XDG_CACHE_HOME/sysdiag/scan (else ~/.cache/sysdiag/scan): the libraries' summaries by build-id, written only with --cache"},
-	"postmortem": {"/etc/systemd/system/UNIT.d/zz-sysdiag.conf: what --write writes, per unit"},
-	"watch":      {"/usr/lib/systemd/system/sysdiag-watch.service: the packaged unit that runs watch --json (not enabled by default)"},
-}
-
-// manDate is the date of the release in internal/dist/changelog (the pages' footer; fixed, so the pages
-// are reproducible).
-func manDate(changelog []byte) (time.Time, error) {
-	for _, l := range strings.Split(string(changelog), "\n") {
-		if strings.HasPrefix(l, " -- ") {
-			if i := strings.Index(l, ">  "); i >= 0 {
-				return time.Parse(time.RFC1123Z, strings.TrimSpace(l[i+3:]))
-			}
-		}
-	}
-	return time.Time{}, fmt.Errorf("no trailer line with a date in the changelog")
-}
-
-// genMan writes the pages of the tree under root into dir.
-func genMan(root *cobra.Command, dir string, date time.Time) error {
-	root.DisableAutoGenTag = true
-	root.InitDefaultCompletionCmd() // added at Execute otherwise: the same tree whether run or tested
-	hdr := &doc.GenManHeader{Section: "8", Manual: "sysdiag manual", Source: "sysdiag", Date: &date}
-	if err := doc.GenManTree(root, hdr, dir); err != nil {
-		return err
-	}
-	pages, err := filepath.Glob(filepath.Join(dir, "*.8"))
-	if err != nil {
-		return err
-	}
-	for _, p := range pages {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		var b bytes.Buffer
-		b.Write(raw)
-		b.WriteString(".SH EXIT STATUS\n.nf\n" + manEscape(exitCodesHelp) + "\n.fi\n")
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "sysdiag-"), ".8")
-		if fs := manFiles[name]; len(fs) > 0 {
-			b.WriteString(".SH FILES\n")
-			for _, f := range fs {
-				b.WriteString(".TP\n" + manEscape(f) + "\n")
-			}
-		}
-		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func manEscape(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\e`)
-	var out []string
-	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		if strings.HasPrefix(l, ".") || strings.HasPrefix(l, "'") {
-			l = `\&` + l
-		}
-		out = append(out, l)
-	}
-	return strings.Join(out, "\n")
-}
-
+// newGenManCmd writes the man pages from the command tree (internal/dist; TestManPagesCurrent keeps the
+// checked-in ones current, scripts/package.sh puts them in the .deb).
 func newGenManCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:    "gen-man DIR CHANGELOG",
@@ -94,18 +14,7 @@ func newGenManCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			raw, err := os.ReadFile(args[1])
-			if err != nil {
-				return failureErr(err, "")
-			}
-			date, err := manDate(raw)
-			if err != nil {
-				return failureErr(err, "")
-			}
-			if err := os.MkdirAll(args[0], 0o755); err != nil {
-				return failureErr(err, "")
-			}
-			return genMan(c.Root(), args[0], date)
+			return dist.WriteMan(c.Root(), args[0], args[1], exitCodesHelp)
 		},
 	}
 }

@@ -4,19 +4,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/diagnose"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/render"
+	"github.com/sysdiag/sysdiag/internal/timespec"
 	"github.com/sysdiag/sysdiag/internal/unit"
-	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 )
 
@@ -64,7 +61,7 @@ none (--fail-on never: always 0, after printing). Nothing is written unless --wr
 	c.Flags().StringVar(&opts.failOn, "fail-on", "killed", "exit 4 when the window holds a kill, of a unit or tied to none, or a unit failed silently (killed); or always 0 (never)")
 	registerSources(c, &opts.sources)
 	_ = c.RegisterFlagCompletionFunc("unit", func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		return completeUnits(false, prefix), cobra.ShellCompDirectiveNoFileComp
+		return unit.Manager{}.Units(false, prefix), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = c.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"killed", "never"}, cobra.ShellCompDirectiveNoFileComp
@@ -80,8 +77,12 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 		return usageErr(fmt.Errorf("--fail-on %q: want killed or never", opts.failOn), "")
 	}
 	since := opts.since
-	if since == "" {
-		since = "@" + strconv.FormatInt(bootTime(now).Unix(), 10)
+	if since == "" { // since the last boot; unknown: now
+		boot, err := timespec.BootTime(os.DirFS("/proc"))
+		if err != nil {
+			boot = now
+		}
+		since = "@" + strconv.FormatInt(boot.Unix(), 10)
 	}
 	w, err := parseWindow(since, opts.until, now)
 	if err != nil {
@@ -94,99 +95,66 @@ func runPostmortem(stdout, stderr io.Writer, opts *postmortemOptions, now time.T
 	}
 
 	// 1. The evidence of the window, and what ties kills to units without a coredump (host: journal).
-	var jr journal.Querier
-	facts := attribute.Facts{ForeignPIDs: sf.LocalJournal() && !initialPIDNamespace()}
-	var failed []journal.UnitResult
-	if sf.WantsJournal() {
-		r, _, err := sf.OpenJournal()
-		if err != nil {
-			return failureErr(err, journalHint(err))
-		}
-		jr = r
-		if facts, failed, err = attribute.WindowFacts(r, w, units.Programs, facts.ForeignPIDs); err != nil {
-			r.Close()
-			return failureErr(err, "")
-		}
-		if !sf.LocalJournal() { // a journal of other hosts: each one's systemd, from its manager's start-up line
-			starts, _ := journal.ManagerStarts(r, w.Until) // none read: each host's tree or the flag decides
+	jr, err := openJournal(sf)
+	if err != nil {
+		return err
+	}
+	wc, err := attribute.AskWindow(jr, w, units.Programs, sf.LocalJournal() && !initialPIDNamespace())
+	if jr != nil {
+		if err == nil && !sf.LocalJournal() { // a journal of other hosts: each one's systemd, from its manager's start-up line
+			starts, _ := journal.ManagerStarts(jr, w.Until) // none read: each host's tree or the flag decides
 			units.Journals = diagnose.ManagerVersions(starts)
 		}
 		// The handle is closed while the sources are read (they open their own): each handle maps the
 		// journal's files anew, and its pages count in the process's memory as long as it is open.
-		r.Close()
+		jr.Close()
 	}
-	// The kills, in memory bounded by what the evidence finds (attribute.Store); logged calls
-	// (SystemCallLog= floods) are left out.
-	lim := attribute.DefaultLimits
-	if jr == nil || facts.ForeignPIDs {
-		lim.JournalPIDs = 0 // no journal to ask about a pid
-	}
-	store := attribute.NewStore(facts, lim)
-	reports, err := collect(sf, w, nil, nil, func(v evidence.Violation) error {
-		store.Add(v)
-		return nil
-	})
 	if err != nil {
 		return err
 	}
-	if jr != nil && !facts.ForeignPIDs {
-		if r, _, err := sf.OpenJournal(); err == nil {
-			facts.Processes, facts.Runs = attribute.ProcessesOf(r, store.Pending(), w.Since, facts.Runs)
-			r.Close()
-		}
+	reports, err := collect(sf, w, nil, nil, wc.Add)
+	if err != nil {
+		return err
 	}
-	store.Attribute(facts)
+	store := wc.Settle(func() (journal.Querier, error) { r, _, err := sf.OpenJournal(); return r, err })
 
 	// 2. Per host and unit: its files, its filter for its host's version, the diagnosis, folded.
 	local, err := units.Choose(journal.Host{}, nil)
 	if err != nil {
 		return cliErr(err)
 	}
-	pm, err := diagnose.BuildPostmortem(diagnose.PostmortemInput{Window: w, Unit: opts.unit, Store: store, Failed: failed,
+	pm, err := diagnose.BuildPostmortem(diagnose.PostmortemInput{Window: w, Unit: opts.unit, Store: store, Failed: wc.Failed,
 		Sources: reports, Versions: units.Journals, Table: local.Table}, fleetUnits{units})
 	if err != nil {
 		return err
 	}
 
 	// 3. --write: each fix into its host's tree.
-	if opts.write {
-		for _, h := range pm.Hosts {
-			for _, u := range h.Units {
-				if u.Fix == nil {
-					continue
+	for _, h := range pm.Hosts {
+		root := units.Roots.For(journal.Host{Hostname: h.Host, MachineID: h.MachineID})
+		for _, u := range h.Units {
+			if opts.write && u.Fix != nil {
+				if err := writeFixOf(root, u.Fix, "the drop-in of "+u.Unit); err != nil {
+					return err
 				}
-				p, root := u.Fix.DropinPath, units.Roots.For(journal.Host{Hostname: h.Host, MachineID: h.MachineID})
-				if err := unitfile.WriteDropInUnder(root, p, u.Fix.Dropin); err != nil {
-					return failureErr(fmt.Errorf("writing the drop-in of %s: %w", u.Unit, err), "write it by hand, or remove the file if it is yours")
-				}
-				if root != "" {
-					p = filepath.Join(root, p)
-				}
-				u.Fix.DropinPath, u.Fix.Written = p, true
 			}
 		}
 	}
 
-	// 4. Render.
+	// 4. Render, and the exit status.
 	if opts.json {
-		if err := writeJSON(stdout, pm); err != nil {
-			return err
-		}
-	} else if err := printPostmortem(stdout, pm, w); err != nil {
+		err = render.JSON(stdout, pm)
+	} else {
+		err = render.Postmortem(stdout, pm, w)
+	}
+	if err != nil || !pm.Found() || opts.failOn == "never" {
 		return err
 	}
-	n := 0
-	for _, h := range pm.Hosts {
-		n += len(h.Units)
+	hint := ""
+	if pm.UnattributedTotal > 0 {
+		hint = "a kill tied to no unit may be any unit's: the report names its program and call; --fail-on never exits 0"
 	}
-	if (n > 0 || len(pm.Silent) > 0 || pm.UnattributedTotal > 0) && opts.failOn == "killed" {
-		hint := ""
-		if pm.UnattributedTotal > 0 {
-			hint = "a kill tied to no unit may be any unit's: the report names its program and call; --fail-on never exits 0"
-		}
-		return &cliError{exitKilled, fmt.Errorf("%d unit(s) killed, %d possibly denied silently, %d kill(s) not tied to a unit in the window", n, len(pm.Silent), pm.UnattributedTotal), hint}
-	}
-	return nil
+	return &cliError{exitKilled, fmt.Errorf("%d unit(s) killed, %d possibly denied silently, %d kill(s) not tied to a unit in the window", pm.KilledUnits(), len(pm.Silent), pm.UnattributedTotal), hint}
 }
 
 // fleetUnits reads the post-mortem's units (diagnose.UnitSource) through unit.Fleet: a host's --root
@@ -211,174 +179,4 @@ func firstManager(vs []evidence.Violation) string {
 		}
 	}
 	return ""
-}
-
-// bootTime is when this machine booted (/proc/stat btime), for the default window; now when unknown.
-func bootTime(now time.Time) time.Time {
-	raw, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return now
-	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(l, "btime "); ok {
-			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-				return time.Unix(n, 0)
-			}
-		}
-	}
-	return now
-}
-
-func printPostmortem(w io.Writer, pm *diagnose.Postmortem, win audit.Window) error {
-	bw := &errWriter{w: w}
-	n := 0
-	for _, h := range pm.Hosts {
-		n += len(h.Units)
-	}
-	fmt.Fprintf(bw, "%d unit(s) killed by their seccomp filter%s; %d possibly denied silently; %d kill(s) not tied to a unit\n\n",
-		n, windowText(win), len(pm.Silent), pm.UnattributedTotal)
-	if n > 0 {
-		tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tUNIT\tKILLS\tCALLS\tSMALLEST GROUP\tFIX")
-		for _, h := range pm.Hosts {
-			host := hostText(h)
-			for _, u := range h.Units {
-				var calls, groups []string
-				for _, c := range u.Calls {
-					s := c.Syscall
-					if c.Number < 0 { // known only from a coredump: no record names the call
-						s = diagnose.UnknownCall
-					}
-					if c.Count > 1 {
-						s += fmt.Sprintf("×%d", c.Count)
-					}
-					calls = append(calls, s)
-				}
-				for _, f := range u.Violations {
-					if len(f.Groups) > 0 {
-						groups = append(groups, f.Groups[0])
-					}
-				}
-				fix := "-"
-				if u.Fix != nil {
-					fix = strings.TrimPrefix(strings.TrimSpace(lastLine(u.Fix.Dropin)), "# ")
-				}
-				name := u.Unit
-				if u.User {
-					name += " (user)"
-				}
-				kills := strconv.Itoa(u.Kills)
-				if u.NRestarts != nil && *u.NRestarts > 0 {
-					kills += fmt.Sprintf(" (%d restarts)", *u.NRestarts)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clean(host), clean(name), kills, strings.Join(calls, " "), firstOr(groups, "-"), clean(fix))
-			}
-		}
-		tw.Flush()
-		if len(pm.Hosts) > 1 || pm.Hosts[0].Host != "" || pm.Hosts[0].MachineID != "" {
-			fmt.Fprintln(bw)
-			for _, h := range pm.Hosts { // each host's groups are its own systemd's: say whose
-				fmt.Fprintf(bw, "%s: groups of %s\n", clean(hostText(h)), clean(h.Units[0].TableNote))
-			}
-		}
-		for _, h := range pm.Hosts {
-			for _, u := range h.Units {
-				if u.Fix == nil {
-					continue
-				}
-				name := clean(u.Unit)
-				if h.Host != "" || h.MachineID != "" {
-					name = clean(hostText(h)) + " " + name
-				}
-				renderFix(bw, fixOf(name, u.Fix))
-				for _, n := range u.Notes {
-					fmt.Fprintf(bw, "  note: %s\n", clean(n))
-				}
-			}
-		}
-	}
-	if len(pm.Silent) > 0 {
-		fmt.Fprintf(bw, "\nPossibly denied silently:\n")
-		for _, s := range pm.Silent {
-			fmt.Fprintf(bw, "  %s\n", clean(s.Explain))
-		}
-	}
-	if pm.UnattributedTotal > 0 {
-		printUntied(bw, pm)
-	}
-	return bw.err
-}
-
-// untiedGroupsShown is how many groups of untied kills the text lists (--json lists them all).
-const untiedGroupsShown = 20
-
-// printUntied prints the kills tied to no unit: counted by host, program and call, then the earliest one by one.
-func printUntied(bw io.Writer, pm *diagnose.Postmortem) {
-	fmt.Fprintf(bw, "\nNot tied to a unit, by program and call:\n")
-	tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  KILLS\tHOST\tPROGRAM\tCALL\tFIRST\tLAST")
-	gs, rest, more := pm.UnattributedGroups, 0, 0
-	var other *diagnose.UntiedGroup
-	if n := len(gs); n > 0 && gs[n-1].Other {
-		gs, other = gs[:n-1], &gs[n-1]
-	}
-	if len(gs) > untiedGroupsShown+1 {
-		for _, g := range gs[untiedGroupsShown:] {
-			rest += g.Count
-		}
-		gs, more = gs[:untiedGroupsShown], len(gs)-untiedGroupsShown
-	}
-	for _, g := range gs {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", g.Count, clean(hostText(diagnose.HostReport{Host: g.Host, MachineID: g.MachineID})),
-			clean(exeOr(g.Exe)), callText(g.Syscall, g.Arch, g.Number), g.First, g.Last)
-	}
-	tw.Flush()
-	if more > 0 {
-		fmt.Fprintf(bw, "  and %d kill(s) in %d more groups (--json lists them)\n", rest, more)
-	}
-	if other != nil {
-		fmt.Fprintf(bw, "  and %d kill(s) of other programs and calls, past %d groups, from %s to %s\n", other.Count, len(pm.UnattributedGroups)-1, other.First, other.Last)
-	}
-	if len(pm.Unattributed) < pm.UnattributedTotal {
-		fmt.Fprintf(bw, "\n%d kill(s) not tied to a unit (showing %d):\n", pm.UnattributedTotal, len(pm.Unattributed))
-	} else {
-		fmt.Fprintf(bw, "\n%d kill(s) not tied to a unit:\n", pm.UnattributedTotal)
-	}
-	for _, v := range pm.Unattributed {
-		fmt.Fprintf(bw, "  %s  pid %d  %s  %s  %s\n", v.Time, v.PID, clean(v.Exe), callText(v.Syscall, v.Arch, v.Number), v.Action)
-	}
-}
-
-// callText names a call for a table: "ptrace (x86_64 101)", or diagnose.UnknownCall when no record
-// named it.
-func callText(name, arch string, nr int) string {
-	if nr < 0 {
-		return diagnose.UnknownCall
-	}
-	return fmt.Sprintf("%s (%s %d)", name, arch, nr)
-}
-
-func exeOr(exe string) string {
-	if exe == "" {
-		return "-"
-	}
-	return exe
-}
-
-// hostText names a host in one word: hostname, and the start of its machine id where the journal names
-// one (hostnames repeat in fleets; machine ids do not); "-" for this host.
-func hostText(h diagnose.HostReport) string {
-	host := h.Host
-	if host == "" {
-		host = "-"
-	}
-	if id := h.MachineID; id != "" {
-		host += "/" + id[:min(8, len(id))]
-	}
-	return host
-}
-
-func lastLine(s string) string {
-	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return ls[len(ls)-1]
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/sysdiag/sysdiag/syscalls"
+	"github.com/sysdiag/sysdiag/internal/dist"
+	"github.com/sysdiag/sysdiag/internal/render"
 )
 
 // run is main without the exit: it builds the command tree, runs it and maps the error to an exit code.
@@ -35,7 +35,7 @@ change that lets the unit run.`,
 		Example: `  $ sysdiag why nginx.service                      # the last kill of a unit, the line, the fix
   $ sysdiag postmortem --since "10 min ago"        # every unit killed since a deploy (exit 4 if any)
   $ sysdiag trial nginx.service --for 60s          # one run with the filter logging: every call at once`,
-		Version: version(),
+		Version: dist.Version(release),
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageErr(fmt.Errorf("unknown command %q", args[0]), "see 'sysdiag --help' for the commands")
@@ -54,7 +54,7 @@ change that lets the unit run.`,
 	})
 	// The commands by what the user is doing, the main jobs first (as gh and systemctl group theirs).
 	cobra.EnableCommandSorting = false
-	root.SetUsageTemplate(usageTemplate)
+	root.SetUsageTemplate(render.UsageTemplate)
 	root.AddGroup(&cobra.Group{ID: "diagnose", Title: "Diagnose a kill:"}, &cobra.Group{ID: "ahead", Title: "Fix ahead of a kill:"},
 		&cobra.Group{ID: "lookup", Title: "Look up:"})
 	for _, g := range []struct {
@@ -111,72 +111,5 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
-// version is the module version and VCS revision the binary was built from.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := bi.Main.Version
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if release != "" {
-		v = release // set by scripts/package.sh (-ldflags -X main.release=…)
-	}
-	parts := []string{v}
-	if rev != "" && !strings.Contains(v, rev) {
-		parts = append(parts, "("+rev+dirty+")")
-	}
-	var labels []string
-	for _, t := range syscalls.Tables() {
-		labels = append(labels, "v"+t.Label())
-	}
-	return strings.Join(parts, " ") + "\ngroup tables: " + strings.Join(labels, " ")
-}
-
 // release is the release version a package build stamps in; "" for a build from a clone.
 var release string
-
-// usageTemplate is cobra's, with the examples last: a command's help ends with a real example.
-const usageTemplate = `Usage:{{if .Runnable}}
-  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
-  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
-
-Aliases:
-  {{.NameAndAliases}}{{end}}{{if .HasAvailableSubCommands}}{{$cmds := .Commands}}{{if eq (len .Groups) 0}}
-
-Available Commands:{{range $cmds}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
-  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{else}}{{range $group := .Groups}}
-
-{{.Title}}{{range $cmds}}{{if (and (eq .GroupID $group.ID) (or .IsAvailableCommand (eq .Name "help")))}}
-  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if not .AllChildCommandsHaveGroup}}
-
-Additional Commands:{{range $cmds}}{{if (and (eq .GroupID "") (or .IsAvailableCommand (eq .Name "help")))}}
-  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
-
-Flags:
-{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
-
-Global Flags:
-{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasHelpSubCommands}}
-
-Additional help topics:{{range .Commands}}{{if .IsAdditionalHelpTopicCommand}}
-  {{rpad .CommandPath .CommandPathPadding}} {{.Short}}{{end}}{{end}}{{end}}{{if .HasExample}}
-
-Examples:
-{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
-
-Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
-`

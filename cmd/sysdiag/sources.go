@@ -2,21 +2,18 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/sysdiag/sysdiag/audit"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/render"
 	"github.com/sysdiag/sysdiag/internal/sources"
 	"github.com/sysdiag/sysdiag/journal"
 )
 
 // sourceFlags are the evidence sources a command was pointed at (internal/sources reads them).
 type sourceFlags = sources.Plan
-
-type sourceReport = sources.Report
 
 const defaultAuditLog = sources.DefaultAuditLog
 
@@ -29,61 +26,32 @@ func registerSources(c *cobra.Command, s *sourceFlags) {
 }
 
 // collect is sources.Collect with its errors in the CLI's words.
-func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journal.Coredump, emit func(evidence.Violation) error) ([]sourceReport, error) {
+func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journal.Coredump, emit func(evidence.Violation) error) ([]sources.Report, error) {
 	reps, err := sources.Collect(sf, w, jr, extra, emit)
-	var bad *sources.BadInputError
-	if errors.As(err, &bad) {
+	if bad := (*sources.BadInputError)(nil); errors.As(err, &bad) {
 		return nil, usageErr(bad.Err, "")
 	}
 	return reps, err
 }
 
-// sourcesRead is what warnSources found in the reports.
-type sourcesRead struct {
-	any     bool     // at least one source was read, in whole or in part
-	partial []string // sources that failed after giving records: "PATH: ERROR"
+// openJournal opens the journal the flags name (nil when they name none).
+func openJournal(sf *sourceFlags) (journal.Querier, error) {
+	if !sf.WantsJournal() {
+		return nil, nil
+	}
+	r, _, err := sf.OpenJournal()
+	if err != nil {
+		return nil, failureErr(err, render.SourcesJournalHint(err))
+	}
+	return r, nil
 }
 
-// warnSources prints, on stderr, which sources could not be read and what was skipped. A default
-// source that does not exist on this host (no auditd) is mentioned only when nothing was found.
-func warnSources(w io.Writer, reps []sourceReport, found int) (st sourcesRead) {
-	for _, r := range reps {
-		if r.Error == "" || r.Partial {
-			st.any = true
-		}
-		if r.Malformed > 0 || r.TooLong > 0 {
-			fmt.Fprintf(w, "sysdiag: %s %s: skipped %d malformed records and %d over-long lines\n", r.Name, r.Path, r.Malformed, r.TooLong)
-		}
-		for _, s := range r.Skipped {
-			fmt.Fprintf(w, "sysdiag: %s: %s\n", r.Path, s)
-		}
-		switch {
-		case r.Partial:
-			fmt.Fprintf(w, "sysdiag: %s was read only in part (%d records, then: %s)\n", r.Path, r.Records, r.Error)
-			st.partial = append(st.partial, r.Path+": "+r.Error)
-		case r.Error != "" && (!r.Default || found == 0 || r.Error != "not found"):
-			fmt.Fprintf(w, "sysdiag: cannot read %s: %s\n", r.Path, r.Error)
-		}
+// warnSources says on stderr what of the sources could not be read; an answer some source gave only in
+// part is a failure (exit 3): complete for what was read, and saying so, but not the whole.
+func warnSources(stderr io.Writer, reps []sources.Report, found int) error {
+	render.SourceWarnings(stderr, reps, found)
+	if err := sources.ReadOf(reps).Incomplete(); err != nil {
+		return failureErr(err, render.SourcesPartialHint)
 	}
-	return st
-}
-
-// partialErr is the failure (exit 3) of an answer some source gave only in part: the output is
-// complete for what was read, and says so, but a pipeline must not take it as the whole.
-func partialErr(st sourcesRead) error {
-	if len(st.partial) == 0 {
-		return nil
-	}
-	return failureErr(fmt.Errorf("the answer covers only part of %s", strings.Join(st.partial, "; ")),
-		"the source failed while it was read (a log truncated or rotated by copy-truncate?): read it again, or a copy of it")
-}
-
-// journalHint is the next step when the journal a command names cannot be opened: a file that is not
-// export text is not a permission problem.
-func journalHint(err error) string {
-	var ee *journal.ExportError
-	if errors.As(err, &ee) {
-		return "is it `journalctl -o export` output? a binary journal file is named with --journal-file, a directory of them with --journal-dir"
-	}
-	return "run as root or in the systemd-journal group, or name copied journals with --journal-dir"
+	return nil
 }

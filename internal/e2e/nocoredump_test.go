@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +60,11 @@ func TestWhyWithoutSystemdCoredump(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			setCorePattern(t, k.pattern)
 			pre := "sysdiag-e2e-nc-" + k.name + "-"
+			// events and watch must tie what why ties, by the same rules, and leave untied what it leaves
+			// untied: watch follows the kills live in the bed (as why runs there), events reads them after.
+			start := time.Now()
+			wp := startWatchIn(t)
+			tiedByWhy := map[string]string{} // unit → method, as why tied its kill
 
 			// The main process killed.
 			unit := pre + "main.service"
@@ -82,6 +90,7 @@ func TestWhyWithoutSystemdCoredump(t *testing.T) {
 				t.Fatalf("sources %v, attributed by %+v, want %s", v.Sources, v.AttributedBy, wantMethod)
 			}
 			t.Logf("main process: %s — %s", v.AttributedBy.Method, v.AttributedBy.Detail)
+			tiedByWhy[unit] = v.AttributedBy.Method
 			fixAndRestart(t, unit, false)
 
 			// A child killed, the unit succeeds.
@@ -104,6 +113,7 @@ func TestWhyWithoutSystemdCoredump(t *testing.T) {
 				if code != 0 || len(w.Violations) != 1 || w.Violations[0].AttributedBy == nil || w.Violations[0].AttributedBy.Method != "journal-pid" {
 					t.Fatalf("exit %d %+v", code, w)
 				}
+				tiedByWhy[unit] = "journal-pid"
 				fixAndRestart(t, unit, false)
 			}
 
@@ -121,6 +131,7 @@ func TestWhyWithoutSystemdCoredump(t *testing.T) {
 				}
 			}
 			t.Logf("same second: %s / %s", wa.Violations[0].AttributedBy.Detail, wb.Violations[0].AttributedBy.Detail)
+			tiedByWhy[ua], tiedByWhy[ub] = wantMethod, wantMethod
 
 			// …and two units of the same program in the same second: only a pid can tell them apart.
 			uc, ud := pre+"c.service", pre+"d.service"
@@ -142,11 +153,100 @@ func TestWhyWithoutSystemdCoredump(t *testing.T) {
 			} else if len(wc.Violations) != 1 || wc.Violations[0].AttributedBy.Method != "main-pid" {
 				t.Fatalf("%+v", wc)
 			}
+			for _, w := range []whyJSON{wc, wd} {
+				if len(w.Violations) == 1 && w.Violations[0].AttributedBy != nil {
+					tiedByWhy[w.Unit] = w.Violations[0].AttributedBy.Method
+				}
+			}
+			sameTiesAsWhy(t, pre, start, wp, tiedByWhy)
 		})
 	}
 	if fi, err := os.Stat(helperOut); err != nil || fi.Size() == 0 {
 		t.Error("the pipe helper never ran: the pipe subtest did not test a pipe")
 	}
+}
+
+// startWatchIn runs `sysdiag watch --json` inside the bed, where why runs: the kernel's records name the
+// host's pids, so there too only the units' SIGSYS exits tie a kill. The process is killed at cleanup.
+func startWatchIn(t *testing.T) *watchProc {
+	t.Helper()
+	cmd := exec.Command("nsenter", "-t", strconv.Itoa(bed.NSPid), "-m", "-p", "--", sysdiag, "watch", "--json")
+	wp := runWatch(t, cmd)
+	var src struct {
+		Type   string `json:"type"`
+		Source string `json:"source"`
+	}
+	if !wp.next(&src, 15*time.Second) || src.Type != "source" {
+		t.Fatalf("watch in the bed: no source line: %+v", src)
+	}
+	t.Logf("watch in the bed follows %s", src.Source)
+	return wp
+}
+
+// sameTiesAsWhy checks that events (after the kills) and watch (live) tied exactly the units why tied, by
+// the same method, and gave every kill of the scenario's units they left untied a reason.
+func sameTiesAsWhy(t *testing.T, pre string, since time.Time, wp *watchProc, want map[string]string) {
+	t.Helper()
+	type seen struct {
+		Type string `json:"type"`
+		Unit string `json:"unit"`
+		PID  int    `json:"pid"`
+		Exe  string `json:"exe"`
+		How  *struct {
+			Method string `json:"method"`
+			Detail string `json:"detail"`
+		} `json:"attributed_by"`
+	}
+	check := func(front string, vs []seen) {
+		got := map[string]string{}
+		for _, v := range vs {
+			if !strings.Contains(v.Exe, "/probe") {
+				continue // not the scenario's
+			}
+			switch {
+			case v.Unit == "":
+				if v.How == nil || v.How.Detail == "" {
+					t.Errorf("%s: kill of pid %d (%s) left untied without a reason", front, v.PID, v.Exe)
+				}
+			case strings.HasPrefix(v.Unit, pre):
+				method := ""
+				if v.How != nil {
+					method = v.How.Method
+				}
+				got[v.Unit] = method
+			}
+		}
+		for u, m := range want {
+			if got[u] != m {
+				t.Errorf("%s: %s tied by %q, why ties it by %q", front, u, got[u], m)
+			}
+		}
+		for u, m := range got {
+			if _, ok := want[u]; !ok {
+				t.Errorf("%s: tied a kill to %s (%s), which why does not", front, u, m)
+			}
+		}
+		t.Logf("%s: tied %v, as why", front, got)
+	}
+	out, _ := sysdiagIn(t, nil, "events", "--json", "--since", epoch(since.Add(-time.Second)))
+	var ev struct{ Violations []seen }
+	if err := json.Unmarshal(out, &ev); err != nil {
+		t.Fatalf("events --json: %v\n%s", err, out)
+	}
+	check("events", ev.Violations)
+	// watch decides a kill whose process was gone up to 3 s after it arrived: take what it printed until
+	// it has been quiet for longer than that.
+	var live []seen
+	for {
+		var v seen
+		if !wp.next(&v, 4*time.Second) {
+			break
+		}
+		if v.Type == "violation" {
+			live = append(live, v)
+		}
+	}
+	check("watch", live)
 }
 
 // sameSecond starts two units together (each sleeps to just past the next full second, then dies) and

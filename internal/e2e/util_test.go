@@ -40,7 +40,12 @@ type watchProc struct {
 
 func startWatch(tb testing.TB, args ...string) *watchProc {
 	tb.Helper()
-	cmd := exec.Command(sysdiag, append([]string{"watch", "--json"}, args...)...)
+	return runWatch(tb, exec.Command(sysdiag, append([]string{"watch", "--json"}, args...)...))
+}
+
+// runWatch starts a watch command (on the host, or through nsenter in the bed) and collects its lines.
+func runWatch(tb testing.TB, cmd *exec.Cmd) *watchProc {
+	tb.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 // The state machine of a trial's changes to its host — the restore, the log flag, --abort — asks the
 // manager through Manager and touches files through Files, so that every decision here is tested
-// with a fake manager and no root; the command implements both on D-Bus and the host's file system.
+// with a fake manager and no root; Bus and LocalFiles are both on this host.
 
 // Manager is what a trial asks of the unit's manager (systemd over D-Bus, or a test's fake).
 type Manager interface {

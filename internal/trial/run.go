@@ -78,6 +78,9 @@ type Subject struct {
 	Unit      *diagnose.Unit
 	Table     syscalls.Table
 	TableNote string
+	// Known are the syscall names the unit's manager resolves (unit.Choice's Known; nil: every name in
+	// sysdiag's tables): the unit's filter is built with them.
+	Known fixes.Known
 	// Programs are the unit's Exec lines' programs (Claim ties a record of a gone process by them).
 	Programs []string
 	// Home is where a user unit's drop-ins go (~/.config/systemd/user): the tightening's path.
@@ -260,7 +263,7 @@ func (s *session) run(ctx context.Context) (*Answer, error) {
 	}
 	s.sub = sub
 	u, t := sub.Unit, sub.Table
-	s.f = fixes.Build(t, u.Assigns, fixes.LibseccompKnows)
+	s.f = fixes.Build(t, u.Assigns, sub.Known)
 	before := env.Snapshot(ctx, name) // the unit and what its start pulls in, to put each back
 	// The log flag for the implicit filters' errno denials: the system manager's environment, v248+
 	// (ManagerEnvironment=), unless it is on already. A user manager's is left alone (its only

@@ -710,3 +710,31 @@ func TestStopped(t *testing.T) {
 		}
 	}
 }
+
+// The unit's filter is built with the names its manager resolves (Subject.Known): a call it cannot
+// resolve is not in the filter systemd made, so the trial neither logs it nor puts it in the fix.
+func TestRunKnownNames(t *testing.T) {
+	s := newSystem(t, "~@swap @debug", []string{"read", "swapon", "ptrace"})
+	env := s.env(nil)
+	load := env.Load
+	env.Load = func() (*Subject, error) {
+		sub, err := load()
+		if sub != nil {
+			sub.Known = func(name string) bool { return !strings.HasPrefix(name, "swap") }
+		}
+		return sub, err
+	}
+	a, err := Run(context.Background(), env, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := findingNames(a); strings.Join(got, " ") != "ptrace" || a.Fix == nil || strings.Join(a.Fix.Allow, " ") != "ptrace" {
+		t.Errorf("findings %v, fix %+v", got, a.Fix)
+	}
+	if a, err = Run(context.Background(), newSystem(t, "~@swap @debug", []string{"read", "swapon", "ptrace"}).env(nil), opts()); err != nil {
+		t.Fatal(err)
+	}
+	if got := findingNames(a); strings.Join(got, " ") != "swapon ptrace" {
+		t.Errorf("every name known: findings %v", got)
+	}
+}

@@ -21,7 +21,7 @@ type Tighten struct {
 	Used      map[string][]string `json:"used"`
 	Untouched []string            `json:"untouched"`
 	Dropin    string              `json:"dropin,omitempty"`
-	// DropinPath is set by the command (the unit's /etc or ~/.config drop-in directory).
+	// DropinPath is where it goes: the unit's /etc or ~/.config drop-in directory (Subject.Home).
 	DropinPath string            `json:"dropin_path,omitempty"`
 	Exposure   fixes.Exposure    `json:"-"`
 	Before     float64           `json:"exposure_before"`

@@ -6,8 +6,8 @@
 // rounds and roll-back (verify.go), and --abort (Env.Abort). Run asks the manager through Manager and
 // Starter, touches files through Files, reads records from a Source and keeps time with a Clock, so that
 // every decision is tested with a fake manager whose unit dies on a call, files in memory and no root
-// (run_test.go). The command implements them on D-Bus, the host's files and its live sources, and renders
-// the Answer.
+// (run_test.go). On a host they are Bus (the manager over D-Bus, dbus.go), LocalFiles and RunningKernel
+// (local.go) and Live (the live sources, live.go); the command wires them in and renders the Answer.
 package trial
 
 import (

@@ -161,3 +161,16 @@ func IsNoTree(err error) bool {
 	var e *NoTreeError
 	return errors.As(err, &e)
 }
+
+// MainPID is this machine's running manager's main pid and invocation of a system unit (ok false when
+// there is no manager to ask, or the unit runs none).
+func (f *Fleet) MainPID(name string) (int, string, bool) {
+	if f.Manager == nil {
+		return 0, "", false
+	}
+	u, err := f.Manager.Load(name, false)
+	if err != nil || u == nil || !u.Live || u.MainPID == 0 {
+		return 0, "", false
+	}
+	return int(u.MainPID), u.Invocation, true
+}

@@ -1,0 +1,52 @@
+package attribute
+
+import (
+	"fmt"
+
+	"github.com/sysdiag/sysdiag/audit"
+	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/journal"
+)
+
+// Read reads the evidence sources over window w, the unit's SIGSYS coredumps given beside them, and sends
+// each violation to emit: the host step of GatherUnit.
+type Read func(w audit.Window, cores []journal.Coredump, emit func(evidence.Violation) error) error
+
+// UnitEvidence is what the journal and the sources say of why's unit.
+type UnitEvidence struct {
+	Searched     string               // what the journal was searched for ("" without a journal)
+	LastExit     *journal.UnitExit    // the latest exit entry of the unit's latest invocation
+	Invocations  []journal.Invocation // the invocations looked at, oldest first
+	Violations   []evidence.Violation // the unit's own in them, child processes included
+	Unattributed []evidence.Violation // kills during them that no evidence ties to any unit
+}
+
+// GatherUnit finds the unit's latest invocation with a seccomp kill (or every one since q.Since) and its
+// violations: it asks the journal jr (nil: there is none) about the unit (AskUnit), reads the evidence of
+// the window of the invocations chosen (read), and ties what it gave (Settle). read's error comes back
+// as it is.
+func GatherUnit(jr journal.Querier, q UnitQuery, read Read) (UnitEvidence, error) {
+	var ev UnitEvidence
+	c, err := AskUnit(jr, q)
+	if err != nil {
+		return ev, err
+	}
+	ev.LastExit = c.LastExit()
+	if jr != nil {
+		ev.Searched = c.Searched()
+	}
+	if !c.OK {
+		return ev, nil
+	}
+	var all []evidence.Violation
+	if err := read(c.Plan.Window, c.Cores, func(v evidence.Violation) error { all = append(all, v); return nil }); err != nil {
+		return ev, err
+	}
+	ev.Invocations, ev.Violations, ev.Unattributed = c.Settle(all)
+	return ev, nil
+}
+
+// Searched says what AskUnit looked for in the journal, for the answer's "nothing found".
+func (c *UnitCase) Searched() string {
+	return fmt.Sprintf("%d invocations and %d SIGSYS coredumps of %s in the journal", len(c.Invocations), len(c.Cores), c.Unit.Name)
+}
