@@ -11,6 +11,7 @@ import (
 	"github.com/sysdiag/sysdiag/fixes"
 	"github.com/sysdiag/sysdiag/internal/attribute"
 	"github.com/sysdiag/sysdiag/internal/evidence"
+	"github.com/sysdiag/sysdiag/internal/unit"
 	"github.com/sysdiag/sysdiag/internal/unitfile"
 	"github.com/sysdiag/sysdiag/journal"
 	"github.com/sysdiag/sysdiag/syscalls"
@@ -374,15 +375,7 @@ func killedOn(killed map[UnitKey]bool, k UnitKey) bool {
 }
 
 // HostVersion is the version ManagerVersions found for h, "" none.
-func HostVersion(vs map[string]string, h journal.Host) string {
-	if v, ok := vs[h.MachineID]; ok && h.MachineID != "" {
-		return v
-	}
-	if v, ok := vs[h.Hostname]; ok && h.Hostname != "" {
-		return v
-	}
-	return ""
-}
+func HostVersion(vs map[string]string, h journal.Host) string { return unit.Own(vs, h) }
 
 // ManagerVersions keeps, per host (machine id, else hostname), the version of the latest manager start-up
 // line: what the host ran at the end of the window when its manager started before it.

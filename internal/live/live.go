@@ -49,22 +49,31 @@ func Open(ctx context.Context, cfg Config) (*Pipe, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipe{Live: l, ctx: ctx, cfg: cfg}
 	src := journal.Source{Dirs: cfg.Plan.JournalDirs}
 	facts, err := sources.FollowFacts(src)
 	if err != nil {
-		return p, nil // no readable journal: nothing could tie a held kill, so none is held
+		facts = nil // no readable journal: nothing could tie a held kill, so none is held
+	}
+	return New(ctx, l, facts, src.Local(), cfg), nil
+}
+
+// New is a pipe over an open live source and the journal's facts (nil: none, and no kill is held);
+// local says the facts are this host's journal's.
+func New(ctx context.Context, l *sources.Live, facts *sources.Facts, local bool, cfg Config) *Pipe {
+	p := &Pipe{Live: l, ctx: ctx, cfg: cfg}
+	if facts == nil {
+		return p
 	}
 	p.out = make(chan evidence.Violation, attribute.LateCap)
 	p.late = attribute.NewLate(attribute.LateConfig{
-		ForeignPIDs: src.Local() && !cfg.InitialNS,
+		ForeignPIDs: local && !cfg.InitialNS,
 		Processes: func(h journal.Host, pid int, since, until time.Time) []journal.Process {
 			ps, _ := facts.Processes(h, pid, since, until)
 			return ps
 		},
 		Programs: cfg.Units.Programs,
 		MainPID: func(_ journal.Host, name string, user bool) (int, string) {
-			if src.Local() && !user { // not another host's manager, nor a user manager that may not be ours
+			if local && !user { // not another host's manager, nor a user manager that may not be ours
 				if pid, inv, ok := cfg.Units.MainPID(name); ok {
 					return pid, inv
 				}
@@ -83,7 +92,7 @@ func Open(ctx context.Context, cfg Config) (*Pipe, error) {
 		defer tick.Stop()
 		p.late.Run(ctx, tick.C)
 	}()
-	return p, nil
+	return p
 }
 
 // Run hands each violation to handle, in arrival order except the held kills (handed on when decided),

@@ -48,15 +48,7 @@ func (r Roots) For(h journal.Host) string { return lookup(r, h) }
 
 // Only is the one tree of a command that reads one host's units (why, check): the one value given,
 // "DIR" or "HOST=DIR" alike ("" for none); more than one is BadInput.
-func (r Roots) Only() (string, error) {
-	if len(r) > 1 {
-		return "", badInput(fmt.Errorf("--root given %d times: this command reads one machine's units", len(r)), "give one --root DIR")
-	}
-	for _, d := range r {
-		return d, nil
-	}
-	return "", nil
-}
+func (r Roots) Only() (string, error) { return only(r, "--root", "give one --root DIR") }
 
 // CheckDir refuses a flag's value that is not a directory (a FIFO would hang the read, a file is a
 // mistake): BadInput.
@@ -118,21 +110,23 @@ func (v Versions) For(h journal.Host) string { return lookup(v, h) }
 // Only is the one version of a command that reads one host's units (why, check): the one value given,
 // "V" or "HOST=V" alike ("" for none); more than one is BadInput.
 func (v Versions) Only() (string, error) {
-	if len(v) > 1 {
-		return "", badInput(fmt.Errorf("--systemd-version given %d times: this command reads one machine's units", len(v)), "give one --systemd-version V")
+	return only(v, "--systemd-version", "give one --systemd-version V")
+}
+
+// only is the one value of a flag a one-host command was given ("" for none); more than one is BadInput.
+func only(m map[string]string, flag, hint string) (string, error) {
+	if len(m) > 1 {
+		return "", badInput(fmt.Errorf("%s given %d times: this command reads one machine's units", flag, len(m)), hint)
 	}
-	for _, s := range v {
-		return s, nil
+	for _, v := range m {
+		return v, nil
 	}
 	return "", nil
 }
 
 // lookup finds h's value in a map keyed by machine id or hostname, "" for every host.
 func lookup(m map[string]string, h journal.Host) string {
-	if v, ok := m[h.MachineID]; ok && h.MachineID != "" {
-		return v
-	}
-	if v, ok := m[h.Hostname]; ok && h.Hostname != "" {
+	if v := Own(m, h); v != "" {
 		return v
 	}
 	return m[""]

@@ -96,7 +96,7 @@ func (f *Fleet) Stub(h journal.Host, name string, user bool, manager string) *Un
 
 // Choose picks h's table; u is the unit read for it (nil for none: the host's table alone).
 func (f *Fleet) Choose(h journal.Host, u *Unit) (Choice, error) {
-	return f.Tables.Choose(Target{Flag: f.Versions.For(h), Unit: u, Journal: own(f.Journals, h), Root: f.Roots.For(h), Here: f.local(h)})
+	return f.Tables.Choose(Target{Flag: f.Versions.For(h), Unit: u, Journal: Own(f.Journals, h), Root: f.Roots.For(h), Here: f.local(h)})
 }
 
 // Programs names the executables of a unit of h from its host's files (none for another host without
@@ -119,8 +119,8 @@ func (f *Fleet) Programs(h journal.Host, name string, user bool) []string {
 	return p(name, user)
 }
 
-// own is h's own entry of a map keyed by machine id or hostname ("" for none).
-func own(m map[string]string, h journal.Host) string {
+// Own is h's own entry of a map keyed by machine id (first: hostnames repeat) or hostname; "" none.
+func Own(m map[string]string, h journal.Host) string {
 	if v, ok := m[h.MachineID]; ok && h.MachineID != "" {
 		return v
 	}
