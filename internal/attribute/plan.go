@@ -49,8 +49,10 @@ func PlanUnit(invs []journal.Invocation, cores []journal.Coredump, since time.Ti
 			p.Candidates = append(p.Candidates, inv)
 		}
 	}
-	if since.IsZero() && len(p.Candidates) > 2 {
-		p.Candidates = p.Candidates[len(p.Candidates)-2:] // the latest with a kill, and the latest
+	if n := len(p.Candidates); since.IsZero() && n > 1 && p.Had[p.Candidates[n-1].ID] {
+		p.Candidates = p.Candidates[n-1:] // the latest had a kill: it is both, and an older run would only widen the window
+	} else if since.IsZero() && n > 2 {
+		p.Candidates = p.Candidates[n-2:] // the latest with a kill, and the latest
 	}
 	switch {
 	case len(p.Candidates) > 0:

@@ -45,3 +45,19 @@ func TestPlanAndSelect(t *testing.T) {
 		t.Error("no invocations and no coredumps: nothing to look at")
 	}
 }
+
+// When the latest run had the kill, it is the only candidate: an older killed run (hours before, in a
+// journal that kept it) would stretch the window over everything between — a flood of logged calls once
+// made why read 1.2 M records for one kill.
+func TestPlanLatestKilledRunAlone(t *testing.T) {
+	killed := func(id string, s float64) journal.Invocation {
+		return journal.Invocation{ID: id, Start: at(s), End: at(s + 1), Result: "core-dump", Exits: []journal.UnitExit{{ExitCode: "dumped", ExitStatus: 31, Time: at(s + 0.9)}}}
+	}
+	p, ok := PlanUnit([]journal.Invocation{killed("old", 0), killed("new", 3600)}, nil, time.Time{}, true)
+	if !ok || len(p.Candidates) != 1 || p.Candidates[0].ID != "new" {
+		t.Fatalf("candidates %+v", p.Candidates)
+	}
+	if p.Window.Since.Before(at(3590)) {
+		t.Errorf("window %v reaches back to the old run", p.Window)
+	}
+}

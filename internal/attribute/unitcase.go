@@ -39,11 +39,37 @@ func GatherUnit(jr journal.Querier, q UnitQuery, read Read) (UnitEvidence, error
 		return ev, nil
 	}
 	var all []evidence.Violation
-	if err := read(c.Plan.Window, c.Cores, func(v evidence.Violation) error { all = append(all, v); return nil }); err != nil {
+	logged := 0
+	if err := read(c.Plan.Window, c.Cores, func(v evidence.Violation) error {
+		if !v.Action.IsKill() && !ownLog(v, q.Unit) {
+			return nil // another program's logged call (a SystemCallLog= flood): nothing here can use it
+		}
+		if !v.Action.IsKill() {
+			if logged >= MaxLogged {
+				return nil
+			}
+			logged++
+		}
+		all = append(all, v)
+		return nil
+	}); err != nil {
 		return ev, err
 	}
 	ev.Invocations, ev.Violations, ev.Unattributed = c.Settle(all)
 	return ev, nil
+}
+
+// MaxLogged bounds the unit's own logged calls (SystemCallLog=) why holds: kills are what it explains,
+// and a flood of logged calls in the window must not hold memory in proportion to it.
+const MaxLogged = 1 << 16
+
+// ownLog: a logged call that may be the unit's — tied to it already, or run by one of its programs (the
+// main-pid and journal-pid rules may tie it); with its programs unknown, any.
+func ownLog(v evidence.Violation, u Target) bool {
+	if v.Unit != "" {
+		return v.Unit == u.Name && v.UserUnit == u.User
+	}
+	return len(u.Programs) == 0 || contains(u.Programs, v.Exe)
 }
 
 // Searched says what AskUnit looked for in the journal, for the answer's "nothing found".

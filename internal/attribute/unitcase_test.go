@@ -49,3 +49,38 @@ func TestGatherUnit(t *testing.T) {
 		t.Errorf("no journal: read %v, evidence %+v, %v", called, ev, err)
 	}
 }
+
+// Another program's logged calls in the window (a SystemCallLog= flood of another unit) are not held:
+// why's memory follows its unit's kills, not the window's records.
+func TestGatherUnitDropsOthersLoggedCalls(t *testing.T) {
+	q := &queryFake{entries: []journal.Fields{
+		{"__REALTIME_TIMESTAMP": usec(at(0)), "UNIT": "a.service", "INVOCATION_ID": "i1", "MESSAGE": "Starting"},
+		exitEntry("a.service", "i1", at(5.2), "killed", 31),
+	}}
+	held := 0
+	read := func(_ audit.Window, _ []journal.Coredump, emit func(evidence.Violation) error) error {
+		for i := 0; i < 200000; i++ {
+			v := kill(400, "/usr/bin/flood", 1)
+			v.Action = audit.ActionLog
+			if err := emit(v); err != nil {
+				return err
+			}
+		}
+		own := kill(300, "/usr/bin/a", 2)
+		own.Action = audit.ActionLog
+		_ = emit(own)
+		return emit(kill(300, "/usr/bin/a", 5.1))
+	}
+	ev, err := GatherUnit(q, UnitQuery{Unit: Target{Name: "a.service", Programs: []string{"/usr/bin/a"}}}, func(w audit.Window, c []journal.Coredump, emit func(evidence.Violation) error) error {
+		return read(w, c, func(v evidence.Violation) error { held++; return emit(v) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Violations) != 1 || ev.Violations[0].How.Method != evidence.ByMainExit {
+		t.Errorf("the unit's kill: %+v", ev.Violations)
+	}
+	if held != 200002 {
+		t.Fatalf("read emitted %d", held)
+	}
+}
