@@ -25,9 +25,9 @@ func registerSources(c *cobra.Command, s *sourceFlags) {
 	c.Flags().StringArrayVar(&s.Exports, "journal-export", nil, "read `journalctl -o export` text from this file (repeatable)")
 }
 
-// collect is sources.Collect with its errors in the CLI's words.
+// collect is evidence.Collect with its errors in the CLI's words.
 func collect(sf *sourceFlags, w audit.Window, jr journal.Querier, extra []journal.Coredump, emit func(evidence.Violation) error) ([]sources.Report, error) {
-	reps, err := sources.Collect(sf, w, jr, extra, emit)
+	reps, err := evidence.Collect(sf, w, jr, extra, emit)
 	if bad := (*sources.BadInputError)(nil); errors.As(err, &bad) {
 		return nil, usageErr(bad.Err, "")
 	}

@@ -35,7 +35,7 @@ const lateBy = 4 * time.Second
 // need only the violation and the facts (a pid's own journal entries are asked for when its first
 // untied kill comes). Logged calls are handed on as they came.
 //
-// It expects the violations oldest first, as sources.Collect gives them.
+// It expects the violations oldest first, as evidence.Collect gives them.
 type Stream struct {
 	jr    journal.Querier // nil: no journal-pid rule
 	since time.Time       // a pid's entries are asked from here

@@ -1,6 +1,6 @@
 // Package sources plans and reads the evidence of a window: the audit logs, kernel logs and journals a
 // command was pointed at (or the host's defaults), each read in its own order at once and merged by time
-// into violations (internal/evidence), with a report of what each source gave. It is the one place the
+// into a sink (evidence.Collect makes it violations), with a report of what each source gave. It is the one place the
 // evidence commands read the host's logs. The live half (live.go) follows them as they grow, for watch
 // and trial: OpenLive picks the source (the audit multicast group, journald's audit transport, the audit
 // log, or a fleet's journals), FollowFacts the journal entries that tie a kill to its unit, WatchLost the
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
-	"github.com/sysdiag/sysdiag/internal/evidence"
 	"github.com/sysdiag/sysdiag/journal"
 )
 
@@ -103,12 +102,22 @@ type source struct {
 	run func(add func(audit.Record) error) error
 }
 
-// Collect reads every source for window w — the one place the evidence commands touch the host — and
-// hands the violations to emit, oldest first. The sources are read at once, each in its own order, and
-// merged by time, so memory holds the window's coredumps and a few seconds of records, however many
-// records the window has. jr is a journal the caller opened (nil: collect opens the one the flags name);
-// extra are coredumps the caller already has.
-func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Coredump, emit func(evidence.Violation) error) ([]Report, error) {
+// Sink takes the records of every source, merged by time (evidence.Merger turns them into violations).
+type Sink interface {
+	Add(audit.Record) error
+	Flush() error
+}
+
+// CoreInfo reads what a coredump's stored core says (its NT_SIGINFO), ok false when there is none.
+type CoreInfo = func(c *journal.Coredump) (journal.SigInfo, bool)
+
+// Records reads every source for window w — the one place the evidence commands touch the host — and hands
+// their records, oldest first, to the sink that sink makes from the window's SIGSYS coredumps (extra are
+// coredumps the caller already has) and a core-file reader (nil: none may be read). The sources are read
+// at once, each in its own order, and merged by time, so memory holds the window's coredumps and a few
+// seconds of records, however many records the window has. jr is a journal the caller opened (nil: it
+// opens the one the flags name).
+func Records(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Coredump, sink func(cores []journal.Coredump, info CoreInfo) Sink) ([]Report, error) {
 	defaults := !sf.Any()
 	var srcs []source
 	var reps []*Report
@@ -169,7 +178,7 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 	}
 
 	cores := append([]journal.Coredump(nil), extra...)
-	var info evidence.CoreInfo
+	var info CoreInfo
 	if sf.WantsJournal() {
 		rep := &Report{Name: "journal", Default: defaults}
 		reps = append(reps, rep)
@@ -250,15 +259,8 @@ func Collect(sf *Plan, w audit.Window, jr journal.Querier, extra []journal.Cored
 		}
 	}
 
-	// Every source at once; their records merged by time into the Merger.
-	// Coredumps were read with slack around the window: only violations in it go on (a coredump's own
-	// time is truncated to the second).
-	m := evidence.NewMerger(evidence.UniqueCores(cores), info, func(v evidence.Violation) error {
-		if !w.Contains(v.Time) && !(v.CoarseTime && w.Contains(v.Time.Add(time.Second))) {
-			return nil
-		}
-		return emit(v)
-	})
+	// Every source at once; their records merged by time into the sink.
+	m := sink(cores, info)
 	chans := make([]chan audit.Record, len(srcs))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
