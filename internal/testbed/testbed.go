@@ -483,17 +483,31 @@ func (b *Bed) StopAuditd() error {
 }
 
 // AuditEnabled reads the kernel's audit "enabled" value (0, 1 or 2 = locked) from `auditctl -s`.
-func AuditEnabled() (string, error) {
+func AuditEnabled() (string, error) { return auditStatus("enabled") }
+
+// AuditBacklog reads the kernel's audit backlog limit from `auditctl -s`.
+func AuditBacklog() (string, error) { return auditStatus("backlog_limit") }
+
+// SetAuditBacklog sets the kernel's audit backlog limit (`auditctl -b`): the default, 64, is what a host
+// without auditd's rules (which raise it, Debian's to 8192) has.
+func SetAuditBacklog(n string) error {
+	if out, err := exec.Command("auditctl", "-b", n).CombinedOutput(); err != nil {
+		return fmt.Errorf("auditctl -b %s: %w: %s", n, err, out)
+	}
+	return nil
+}
+
+func auditStatus(key string) (string, error) {
 	out, err := exec.Command("auditctl", "-s").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("auditctl -s: %w: %s", err, out)
 	}
 	for _, l := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(l, "enabled "); ok {
+		if v, ok := strings.CutPrefix(l, key+" "); ok {
 			return strings.TrimSpace(v), nil
 		}
 	}
-	return "", fmt.Errorf("auditctl -s: no \"enabled\" line: %s", out)
+	return "", fmt.Errorf("auditctl -s: no %q line: %s", key, out)
 }
 
 // CorePattern is the kernel's core pattern now.
