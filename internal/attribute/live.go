@@ -247,14 +247,19 @@ func (l *Late) Coredump(c journal.Coredump) {
 	}
 	l.cores = append(l.cores, lateCore{c, now})
 	if evidence.ContainerPID(c) {
-		kills := make([]evidence.Violation, len(l.pending))
-		for i, k := range l.pending {
-			kills[i] = k.v
+		// The waiting kills, then the decided ones: an entry that also fits a decided kill of its
+		// program and second (tied by its cgroup, or by this entry already) ties none.
+		kills := make([]evidence.Violation, 0, len(l.pending)+len(l.kills))
+		for _, k := range l.pending {
+			kills = append(kills, k.v)
+		}
+		for _, k := range l.kills {
+			kills = append(kills, k.v)
 		}
 		pairs := forwardedPairs(kills, l.cores)
 		rest := l.pending[:0]
 		for i, k := range l.pending {
-			if fc, ok := pairs[i]; ok {
+			if fc, ok := pairs[i]; ok && fc.Unit+fc.UserUnit != "" { // an entry naming no unit ends no wait
 				evidence.TieByExe(&k.v, &fc)
 				l.remember(k.v, now)
 				tied = append(tied, k.v)
@@ -380,7 +385,6 @@ func (l *Late) settle(due []evidence.Violation, now time.Time, why func(evidence
 	for _, k := range l.kills {
 		vs = append(vs, k.v)
 	}
-	waiting := len(vs)
 	for _, k := range l.pending {
 		vs = append(vs, k.v)
 	}
@@ -393,7 +397,7 @@ func (l *Late) settle(due []evidence.Violation, now time.Time, why func(evidence
 		}
 	}
 	// A container's forwarded entries, by executable and second, unique among the due and waiting kills.
-	pairs := forwardedPairs(append(append([]evidence.Violation{}, due...), vs[waiting:]...), cores)
+	pairs := forwardedPairs(append(append([]evidence.Violation{}, due...), vs...), cores) // and the waiting and decided ones: unique among all
 	for i := range due {
 		if fc, ok := pairs[i]; ok && due[i].Unit == "" {
 			evidence.TieByExe(&due[i], &fc)

@@ -420,3 +420,26 @@ func TestLateForwardedCoredump(t *testing.T) {
 		t.Errorf("want all three out, got %d", len(*out))
 	}
 }
+
+// Two containers' kills of one program in one second: one tied at once by its cgroup, the other waiting.
+// The one forwarded entry that arrives fits both: it ties neither (a guess), as the merger would not.
+func TestLateForwardedCountsDecidedKills(t *testing.T) {
+	l, clk, out := newTestLate(LateConfig{})
+	k1 := liveKill(40100, "/usr/bin/foo", 0.1)
+	TieCgroup(&k1, cgroup.Unit{Name: "a.service"}, "")
+	if l.Hold(&k1) {
+		t.Fatal("a kill tied by its cgroup must not wait")
+	}
+	k2 := liveKill(40200, "/usr/bin/foo", 0.2)
+	TieCgroup(&k2, cgroup.Unit{}, "pid 40200 was gone before its cgroup could be read")
+	if !l.Hold(&k2) {
+		t.Fatal("must wait")
+	}
+	clk.set(0.5)
+	l.Coredump(journal.Coredump{PID: 7, NSPids: []int{7}, Forwarded: true, Exe: "/usr/bin/foo", Signal: journal.SIGSYS, Unit: "a.service", Time: liveT0})
+	clk.set(3.5)
+	l.Tick()
+	if len(*out) != 1 || (*out)[0].PID != 40200 || (*out)[0].Unit != "" {
+		t.Fatalf("the entry fits two kills of /usr/bin/foo in that second: want k2 untied, got %+v", *out)
+	}
+}

@@ -40,8 +40,17 @@ func GatherUnit(jr journal.Querier, q UnitQuery, read Read) (UnitEvidence, error
 	}
 	var all []evidence.Violation
 	logged := 0
+	own := map[int]bool{} // the pids the unit's runs and its processes' own entries name
+	for _, r := range c.Facts.Runs {
+		if r.MainPID > 0 {
+			own[r.MainPID] = true
+		}
+	}
+	for _, pr := range c.Facts.Processes {
+		own[pr.PID] = true
+	}
 	if err := read(c.Plan.Window, c.Cores, func(v evidence.Violation) error {
-		if !v.Action.IsKill() && !ownLog(v, q.Unit) {
+		if !v.Action.IsKill() && !ownLog(v, q.Unit, own) {
 			return nil // another program's logged call (a SystemCallLog= flood): nothing here can use it
 		}
 		if !v.Action.IsKill() {
@@ -63,13 +72,14 @@ func GatherUnit(jr journal.Querier, q UnitQuery, read Read) (UnitEvidence, error
 // and a flood of logged calls in the window must not hold memory in proportion to it.
 const MaxLogged = 1 << 16
 
-// ownLog: a logged call that may be the unit's — tied to it already, or run by one of its programs (the
-// main-pid and journal-pid rules may tie it); with its programs unknown, any.
-func ownLog(v evidence.Violation, u Target) bool {
+// ownLog: a logged call that may be the unit's — tied to it already, of a pid its runs or its processes'
+// own entries name (the main-pid and journal-pid rules may tie it: a child's too), or run by one of its
+// programs; with its programs unknown, any.
+func ownLog(v evidence.Violation, u Target, pids map[int]bool) bool {
 	if v.Unit != "" {
 		return v.Unit == u.Name && v.UserUnit == u.User
 	}
-	return len(u.Programs) == 0 || contains(u.Programs, v.Exe)
+	return pids[v.PID] || len(u.Programs) == 0 || contains(u.Programs, v.Exe)
 }
 
 // Searched says what AskUnit looked for in the journal, for the answer's "nothing found".

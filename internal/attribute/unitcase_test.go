@@ -84,3 +84,32 @@ func TestGatherUnitDropsOthersLoggedCalls(t *testing.T) {
 		t.Fatalf("read emitted %d", held)
 	}
 }
+
+// A child's logged call (SystemCallLog=) of a program that is not the unit's own — a script's tar — is
+// kept when the child wrote to the journal as the unit's: the journal-pid rule ties it, as for a kill.
+func TestGatherUnitKeepsAChildsLoggedCall(t *testing.T) {
+	q := &queryFake{entries: []journal.Fields{
+		{"__REALTIME_TIMESTAMP": usec(at(0)), "UNIT": "a.service", "INVOCATION_ID": "i1", "MESSAGE": "Starting"},
+		{"__REALTIME_TIMESTAMP": usec(at(1)), "_PID": "301", "_EXE": "/usr/bin/tar", "_COMM": "tar", "_SYSTEMD_UNIT": "a.service", "_SYSTEMD_INVOCATION_ID": "i1", "MESSAGE": "tar: starting"},
+		exitEntry("a.service", "i1", at(5.2), "killed", 31),
+	}}
+	read := func(_ audit.Window, _ []journal.Coredump, emit func(evidence.Violation) error) error {
+		v := kill(301, "/usr/bin/tar", 2)
+		v.Action = audit.ActionLog
+		if err := emit(v); err != nil {
+			return err
+		}
+		return emit(kill(300, "/usr/bin/a", 5.1))
+	}
+	ev, err := GatherUnit(q, UnitQuery{Unit: Target{Name: "a.service", Programs: []string{"/usr/bin/a"}}}, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range ev.Violations {
+		found = found || v.PID == 301 && v.How.Method == evidence.ByJournalPID
+	}
+	if !found {
+		t.Errorf("the child's logged call is not among the unit's: %+v", ev.Violations)
+	}
+}

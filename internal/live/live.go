@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/sysdiag/sysdiag/audit"
@@ -40,6 +41,14 @@ type Pipe struct {
 	cfg  Config
 	late *attribute.Late
 	out  chan evidence.Violation // decided late kills
+	// The late wait's own goroutines run until Run ends them — the ticker before the end's flush, the
+	// journal follower after it (the flush still asks it for processes' entries) — not until the
+	// caller's context does: a kill decided then would have nobody to take it.
+	stopTick, stopFacts context.CancelFunc
+	tickDone, factsDone chan struct{}
+	mu                  sync.Mutex
+	left                []evidence.Violation // decided when out was full: handed on by Run, never dropped
+	kick                chan struct{}
 }
 
 // Open opens the live source the plan names (sources.OpenLive) and starts following the journal's
@@ -83,20 +92,47 @@ func New(ctx context.Context, l *sources.Live, facts *sources.Facts, local bool,
 	}, func(v evidence.Violation) {
 		select {
 		case p.out <- v:
-		case <-ctx.Done(): // the end: Run's flush decides what is left
+		default: // Run is behind, or ending: kept, never blocking the decision (nor dropped)
+			p.mu.Lock()
+			p.left = append(p.left, v)
+			p.mu.Unlock()
+			select {
+			case p.kick <- struct{}{}:
+			default:
+			}
 		}
 	})
-	go func() { _ = facts.Run(ctx, p.late.Coredump, p.late.Exit) }()
+	p.kick = make(chan struct{}, 1)
+	p.tickDone, p.factsDone = make(chan struct{}), make(chan struct{})
+	factsCtx, stopFacts := context.WithCancel(context.Background())
+	tickCtx, stopTick := context.WithCancel(context.Background())
+	p.stopFacts, p.stopTick = stopFacts, stopTick
 	go func() {
+		defer close(p.factsDone)
+		_ = facts.Run(factsCtx, p.late.Coredump, p.late.Exit)
+	}()
+	go func() {
+		defer close(p.tickDone)
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
-		p.late.Run(ctx, tick.C)
+		p.late.Run(tickCtx, tick.C)
 	}()
 	return p
 }
 
+// takeLeft hands over the kills decided while out was full.
+func (p *Pipe) takeLeft() []evidence.Violation {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.left
+	p.left = nil
+	return l
+}
+
 // Run hands each violation to handle, in arrival order except the held kills (handed on when decided),
-// until ctx ends (nil) or the source does (why). At the end every kill still held is decided and handed on.
+// until ctx ends (nil) or the source does (why). At the end every record read is handed on, and every
+// kill still held is decided (with the journal still open) and handed on. A pipe that was opened must be
+// run: Run ends its goroutines.
 func (p *Pipe) Run(handle func(evidence.Violation)) error {
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
@@ -117,28 +153,51 @@ func (p *Pipe) Run(handle func(evidence.Violation)) error {
 			}
 		})
 	}()
+	drained := false
 	for done := false; !done; {
 		select {
 		case v, ok := <-recs:
-			done = !ok
+			done, drained = !ok, !ok
 			if ok && (p.late == nil || !p.late.Hold(&v)) { // a held kill comes back through out
 				handle(v)
 			}
 		case v := <-p.out:
 			handle(v)
+		case <-p.kick:
+			for _, v := range p.takeLeft() {
+				handle(v)
+			}
 		case <-ctx.Done():
 			done = true
 		}
 	}
 	died := ctx.Err() == nil // the source ended, not the caller
-	cancel()                 // before the end's decisions: nothing blocks on the loop now
+	cancel()                 // the source stops; what it had read is still handed on
+	if !drained {
+		for v := range recs {
+			if p.late == nil || !p.late.Hold(&v) {
+				handle(v)
+			}
+		}
+	}
 	if p.late != nil {
+		decided := func() { // what was decided before, in the order it was
+			for len(p.out) > 0 {
+				handle(<-p.out)
+			}
+			for _, v := range p.takeLeft() {
+				handle(v)
+			}
+		}
+		p.stopTick()
+		<-p.tickDone // no decision runs beside the flush
+		decided()
 		for _, v := range p.late.Flush() {
 			handle(v)
 		}
-		for len(p.out) > 0 {
-			handle(<-p.out)
-		}
+		p.stopFacts()
+		<-p.factsDone // a coredump entry that arrived meanwhile may have tied a kill: handed on too
+		decided()
 	}
 	if !died {
 		return nil
