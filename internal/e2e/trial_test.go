@@ -461,24 +461,7 @@ func TestTrialFlood(t *testing.T) {
 	defer timed(t)()
 	unit := "sysdiag-e2e-tr-flood.service"
 	writeUnit(t, unit, "[Service]\nType=oneshot\nExecStart="+probe+" loop\nSystemCallFilter=~@swap\n", false)
-	// The kernel's audit backlog: 64 records where no auditd rules raised it (Debian's raise it to 8192).
-	// At 64 a flooding process waits in audit_log_start for room (backlog_wait_time, 60 s) whenever kauditd
-	// falls behind — on a loaded 2-core machine the flood then stalls for minutes (measured: 36 582 records
-	// in 0.8 s, then nothing for 50 s; backlog_wait_time_actual 112 151). That is the kernel throttling the
-	// unit, not the trial: the test raises it as auditd's rules would, says so, and puts it back.
-	if was, err := testbed.AuditBacklog(); err != nil {
-		t.Logf("the audit backlog limit is unknown (%v): left as it is", err)
-	} else if n, _ := strconv.Atoi(was); n < 8192 {
-		if err := testbed.SetAuditBacklog("8192"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := testbed.SetAuditBacklog(was); err != nil {
-				t.Errorf("putting the audit backlog limit back: %v", err)
-			}
-		})
-		t.Logf("the kernel's audit backlog limit was %s (no auditd rules): raised to 8192, as auditd's would, for the flood", was)
-	}
+	raiseAuditBacklog(t)
 	// GNU time measures sysdiag where the bed has it (the host's root; a minimal trixie root has none).
 	stats := filepath.Join(e2eRoot, "trial-time")
 	args := []string{sysdiag, "trial", "--json", "--for", "50s", unit}

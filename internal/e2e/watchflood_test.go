@@ -15,6 +15,7 @@ func TestWatchFloodAndAuditdRestart(t *testing.T) {
 	need(t)
 	defer timed(t)()
 	const calls = 200000
+	raiseAuditBacklog(t)
 	writeUnit(t, "sysdiag-e2e-flood.service", "[Service]\nType=oneshot\nExecStart="+probe+" loop\nSystemCallLog=swapon\n", false)
 	writeUnit(t, "sysdiag-e2e-after.service", "[Service]\nType=oneshot\nExecStart="+probe+" fchown\nSystemCallFilter=~@chown\n", false)
 	w := startWatch(t, "--action", "all", "--root", "/", "--systemd-version", "252.39")
