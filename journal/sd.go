@@ -147,7 +147,13 @@ func (r *Reader) Tail(matches []string) error {
 	if err := r.j.SeekTail(); err != nil {
 		return err
 	}
-	_, err := r.j.Previous() // on the last entry: Next gives only new ones
+	n, err := r.j.Previous() // on the last entry: Next gives only new ones
+	if err == nil && n == 0 {
+		// No entry matches yet (a fresh journal: no SIGSYS exit has ever been logged). Left at the tail,
+		// sd-journal's next never returns the entries appended later (measured on a first boot of
+		// Debian 13: watch saw no exit entry until it was restarted); positioned at this moment instead.
+		err = r.j.SeekRealtimeUsec(uint64(time.Now().UnixMicro()))
+	}
 	return err
 }
 

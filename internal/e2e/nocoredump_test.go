@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,8 +172,15 @@ func TestWhyWithoutSystemdCoredump(t *testing.T) {
 // host's pids, so there too only the units' SIGSYS exits tie a kill. The process is killed at cleanup.
 func startWatchIn(t *testing.T) *watchProc {
 	t.Helper()
+	// nsenter forks watch into the bed's PID namespace: both in a process group of their own, killed
+	// together at cleanup (else watch lives on, holding the output pipe).
 	cmd := exec.Command("nsenter", "-t", strconv.Itoa(bed.NSPid), "-m", "-p", "--", sysdiag, "watch", "--json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	wp := runWatch(t, cmd)
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }) // runs before runWatch's Wait
+	wp.stderr = &stderr
 	var src struct {
 		Type   string `json:"type"`
 		Source string `json:"source"`
@@ -197,7 +206,8 @@ func sameTiesAsWhy(t *testing.T, pre string, since time.Time, wp *watchProc, wan
 			Detail string `json:"detail"`
 		} `json:"attributed_by"`
 	}
-	check := func(front string, vs []seen) {
+	check := func(front string, vs []seen) bool {
+		failed := t.Failed()
 		got := map[string]string{}
 		for _, v := range vs {
 			if !strings.Contains(v.Exe, "/probe") {
@@ -227,13 +237,14 @@ func sameTiesAsWhy(t *testing.T, pre string, since time.Time, wp *watchProc, wan
 			}
 		}
 		t.Logf("%s: tied %v, as why", front, got)
+		return failed || !t.Failed()
 	}
 	out, _ := sysdiagIn(t, nil, "events", "--json", "--since", epoch(since.Add(-time.Second)))
 	var ev struct{ Violations []seen }
 	if err := json.Unmarshal(out, &ev); err != nil {
 		t.Fatalf("events --json: %v\n%s", err, out)
 	}
-	check("events", ev.Violations)
+	_ = check("events", ev.Violations)
 	// watch decides a kill whose process was gone up to 3 s after it arrived: take what it printed until
 	// it has been quiet for longer than that.
 	var live []seen
@@ -246,7 +257,18 @@ func sameTiesAsWhy(t *testing.T, pre string, since time.Time, wp *watchProc, wan
 			live = append(live, v)
 		}
 	}
-	check("watch", live)
+	if !check("watch", live) {
+		for _, v := range live {
+			how := "(none)"
+			if v.How != nil {
+				how = v.How.Method + ": " + v.How.Detail
+			}
+			t.Logf("watch saw pid %d %s unit %q — %s", v.PID, v.Exe, v.Unit, how)
+		}
+		if wp.stderr != nil {
+			t.Logf("watch's stderr: %s", wp.stderr.String())
+		}
+	}
 }
 
 // sameSecond starts two units together (each sleeps to just past the next full second, then dies) and

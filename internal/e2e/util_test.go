@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -35,8 +36,9 @@ func isPrintable(s string) bool {
 
 // watchProc is a running `sysdiag watch --json` on the host.
 type watchProc struct {
-	cmd   *exec.Cmd
-	lines chan []byte // one JSON object each; closed when watch ends
+	cmd    *exec.Cmd
+	lines  chan []byte   // one JSON object each; closed when watch ends
+	stderr *bytes.Buffer // where the caller keeps it, for a failure's message
 }
 
 func startWatch(tb testing.TB, args ...string) *watchProc {
@@ -47,6 +49,7 @@ func startWatch(tb testing.TB, args ...string) *watchProc {
 // runWatch starts a watch command (on the host, or through nsenter in the bed) and collects its lines.
 func runWatch(tb testing.TB, cmd *exec.Cmd) *watchProc {
 	tb.Helper()
+	cmd.WaitDelay = 5 * time.Second // a child that outlives the killed process must not hold Wait forever
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
