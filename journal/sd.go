@@ -139,22 +139,46 @@ func (r *Reader) Follow(ctx context.Context, matches []string, fn func(Fields) e
 // Tail sets the matches and moves to the end: FollowNext then gives only entries written after Tail.
 func (r *Reader) Tail(matches []string) error {
 	r.j.FlushMatches()
-	for _, m := range matches {
-		if err := r.j.AddMatch(m); err != nil {
-			return fmt.Errorf("journal match %q: %w", m, err)
+	add := func() error {
+		for _, m := range matches {
+			if err := r.j.AddMatch(m); err != nil {
+				return fmt.Errorf("journal match %q: %w", m, err)
+			}
 		}
+		return nil
+	}
+	if err := add(); err != nil {
+		return err
 	}
 	if err := r.j.SeekTail(); err != nil {
 		return err
 	}
-	n, err := r.j.Previous() // on the last entry: Next gives only new ones
-	if err == nil && n == 0 {
-		// No entry matches yet (a fresh journal: no SIGSYS exit has ever been logged). Left at the tail,
-		// sd-journal's next never returns the entries appended later (measured on a first boot of
-		// Debian 13: watch saw no exit entry until it was restarted); positioned at this moment instead.
-		err = r.j.SeekRealtimeUsec(uint64(time.Now().UnixMicro()))
+	if n, err := r.j.Previous(); err != nil || n > 0 {
+		return err // on the last matching entry: Next gives only new ones
 	}
-	return err
+	// Nothing matches yet. In a journal with entries (a first boot: no SIGSYS exit ever logged) sd-journal
+	// left at the tail never returns the entries appended later (measured: watch saw no exit entry until it
+	// was restarted): position just after the last entry of all instead. An empty journal (a fleet's
+	// directory before any host sent) stays at the tail, where the first files' entries do come.
+	r.j.FlushMatches()
+	if err := r.j.SeekTail(); err != nil {
+		return err
+	}
+	n, err := r.j.Previous()
+	var last uint64
+	if err == nil && n > 0 {
+		last, err = r.j.GetRealtimeUsec()
+	}
+	if err == nil {
+		err = add()
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return r.j.SeekTail()
+	}
+	return r.j.SeekRealtimeUsec(last + 1)
 }
 
 // FollowNext calls fn for each entry after the current position, waiting for new ones, until ctx is done.
