@@ -38,10 +38,13 @@ type ContainerInfo struct {
 	HelperVersion string // the root's systemd-coredump package version
 	Helper        string // the root's systemd-coredump, as the host sees it
 	LDSO, LibDir  string // the root's dynamic loader and library directory
-	Wrapper       string // the core helper script in the bed's state directory
-	Pattern       string // kernel.core_pattern while the bed runs
-	Cgroup        string // the bed's unit cgroup on the host (under the cgroup2 mount)
-	Notes         []string
+	// the same three inside the root: the wrapper reaches them through /proc/PID/root of the crashing
+	// process, which names the bed's root from whatever mount namespace the kernel runs it in
+	relHelper, relLDSO, relLib string
+	Wrapper                    string // the core helper script in the bed's state directory
+	Pattern                    string // kernel.core_pattern while the bed runs
+	Cgroup                     string // the bed's unit cgroup on the host (under the cgroup2 mount)
+	Notes                      []string
 }
 
 // Describe is the wiring in a few lines.
@@ -101,7 +104,13 @@ func probeContainer(rootFS fs.FS, root, dir, kernel string) (ContainerInfo, erro
 		return ci, fmt.Errorf("%w: no dynamic loader in the root's %s", ErrNoContainer, lib)
 	}
 	ci.LibDir, ci.LDSO = filepath.Join(root, lib), filepath.Join(root, lds[0])
-	ci.Wrapper = filepath.Join(dir, "coredump-fwd")
+	ci.relHelper, ci.relLDSO, ci.relLib = "/usr/lib/systemd/systemd-coredump", "/"+lds[0], "/"+lib
+	if !strings.HasPrefix(args, "%P ") {
+		return ci, fmt.Errorf("%w: the root's core pattern %q does not start with %%P, the crashing process's pid the wrapper finds the root by", ErrNoContainer, args)
+	}
+	// Under the host's /run: the kernel runs the helper in the host's mount namespace, where a suite run
+	// inside another root (scripts/fresh-root.sh binds the host's /run into it) has no other shared path.
+	ci.Wrapper = "/run/sysdiag-testbed-coredump-fwd"
 	ci.Pattern = "|" + ci.Wrapper + " " + args
 	if len(ci.Pattern) > 127 {
 		return ci, fmt.Errorf("%w: the core pattern %q is %d bytes, the kernel keeps 127: use a shorter state directory", ErrNoContainer, ci.Pattern, len(ci.Pattern))
@@ -120,8 +129,10 @@ func wrapperScript(ci ContainerInfo) string {
 	return fmt.Sprintf(`#!/bin/sh
 # The kernel's core helper for a sysdiag container test bed (written by internal/testbed): the root's own
 # systemd-coredump, which forwards a core of the bed's processes into the bed.
-exec %s --inhibit-cache --library-path %s/systemd:%s --argv0 /usr/lib/systemd/systemd-coredump %s "$@"
-`, shq(ci.LDSO), shq(ci.LibDir), shq(ci.LibDir), shq(ci.Helper))
+# $1 is %%P, the crashing process's pid (in the bed): /proc/$1/root is the bed's root, seen from here.
+R=/proc/$1/root
+exec "$R"%s --inhibit-cache --library-path "$R"%s/systemd:"$R"%s --argv0 /usr/lib/systemd/systemd-coredump "$R"%s "$@"
+`, shq(ci.relLDSO), shq(ci.relLib), shq(ci.relLib), shq(ci.relHelper))
 }
 
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
