@@ -524,11 +524,7 @@ func coreFits(v evidence.Violation, c journal.Coredump) bool {
 	if evidence.ContainerPID(c) {
 		return false // a container's entry names its own pid: a record with that number is another process
 	}
-	pid := c.PID
-	if hp, ok := c.HostPID(); ok {
-		pid = hp
-	}
-	if pid != v.PID || !c.Host.Compatible(v.Host()) {
+	if evidence.AuditPID(c) != v.PID || !c.Host.Compatible(v.Host()) {
 		return false
 	}
 	d := v.Time.Sub(c.Time)
@@ -537,20 +533,13 @@ func coreFits(v evidence.Violation, c journal.Coredump) bool {
 
 // tieCoredump ties v to the unit c names, as evidence.Merger does; false when c names none.
 func tieCoredump(v *evidence.Violation, c journal.Coredump) bool {
-	unit, user, manager := c.Unit, false, ""
-	if c.UserUnit != "" {
-		unit, user, manager = c.UserUnit, true, c.Unit
-	}
+	unit, user, manager, how := evidence.CoredumpUnit(c)
 	if unit == "" {
 		return false
 	}
-	v.Unit, v.UserUnit, v.Manager = unit, user, manager
+	v.Unit, v.UserUnit, v.Manager, v.How = unit, user, manager, how
 	if v.Node == "" && v.Machine == "" {
 		v.Node, v.Machine = c.Host.Hostname, c.Host.MachineID
-	}
-	v.How = evidence.Attribution{Method: evidence.ByCoredump, Invocation: c.Invocation, Detail: fmt.Sprintf("systemd-coredump's entry for pid %d names the unit", c.PID)}
-	if hp, ok := c.HostPID(); ok {
-		v.How.Detail = fmt.Sprintf("systemd-coredump's entry for pid %d names the unit (matched by the NSpid pair %d/%d: the record's pid is the host's)", c.PID, hp, c.PID)
 	}
 	return true
 }

@@ -360,7 +360,7 @@ func (m *Merger) attach(v *Violation) {
 		if v.Time.Sub(c.Time) < -time.Second {
 			break // this coredump and all later ones are out of reach
 		}
-		if m.used[i] || !pidJoinable(&c) || auditPID(c) != v.PID || !c.Host.Compatible(v.Host()) {
+		if m.used[i] || !pidJoinable(&c) || AuditPID(c) != v.PID || !c.Host.Compatible(v.Host()) {
 			continue
 		}
 		if d := v.Time.Sub(c.Time); d >= -time.Second && d < 3*time.Second {
@@ -378,11 +378,23 @@ func (m *Merger) attach(v *Violation) {
 // systemd-coredump (a core forwarded into it, or relayed), the container's pid. When the entry's NSpid:
 // pairs that pid with an outer one, the record names the outer one, and only that: a record with the
 // container's pid number is another process of the host.
-func auditPID(c journal.Coredump) int {
+func AuditPID(c journal.Coredump) int {
 	if hp, ok := c.HostPID(); ok {
 		return hp
 	}
 	return c.PID
+}
+
+// CoredumpUnit is the unit a coredump entry names (for a user unit: the user unit, user, its manager)
+// and how that ties the kill joined to it by pid — the merger's rule, and watch's late wait's.
+func CoredumpUnit(c journal.Coredump) (unit string, user bool, manager string, how Attribution) {
+	unit, user, manager = unitOf(c)
+	how = Attribution{Method: ByCoredump, Invocation: c.Invocation, Detail: fmt.Sprintf("systemd-coredump's entry for pid %d names the unit", c.PID)}
+	if hp, ok := c.HostPID(); ok {
+		how.Detail = fmt.Sprintf("systemd-coredump's entry for pid %d names the unit (matched by the NSpid pair %d/%d: the record's pid is the host's)",
+			c.PID, hp, c.PID)
+	}
+	return unit, user, manager, how
 }
 
 func (m *Merger) joinCore(v *Violation, c *journal.Coredump) {
@@ -391,13 +403,10 @@ func (m *Merger) joinCore(v *Violation, c *journal.Coredump) {
 		v.Node, v.Machine = c.Host.Hostname, c.Host.MachineID
 	}
 	addSource(v, "coredump")
-	v.Unit, v.UserUnit, v.Manager = unitOf(*c)
+	var how Attribution
+	v.Unit, v.UserUnit, v.Manager, how = CoredumpUnit(*c)
 	if v.Unit != "" {
-		v.How = Attribution{Method: ByCoredump, Invocation: c.Invocation, Detail: fmt.Sprintf("systemd-coredump's entry for pid %d names the unit", c.PID)}
-		if hp, ok := c.HostPID(); ok {
-			v.How.Detail = fmt.Sprintf("systemd-coredump's entry for pid %d names the unit (matched by the NSpid pair %d/%d: the record's pid is the host's)",
-				c.PID, hp, c.PID)
-		}
+		v.How = how
 	}
 	if v.Exe == "" {
 		v.Exe = c.Exe

@@ -248,7 +248,7 @@ func (m *Merger) hasOwnCore(v *Violation) bool {
 		if v.Time.Sub(c.Time) < -time.Second {
 			break
 		}
-		if pidJoinable(c) && auditPID(*c) == v.PID && c.Host.Compatible(v.Host()) {
+		if pidJoinable(c) && AuditPID(*c) == v.PID && c.Host.Compatible(v.Host()) {
 			return true
 		}
 	}
